@@ -1,0 +1,109 @@
+"""Canonical JSON, version 1: the exact bytes that audit hashes are computed over.
+
+Rules (``CANON_VERSION = 1``):
+
+* UTF-8, no insignificant white space, object keys sorted by code point, non-ASCII
+  characters written as themselves (``ensure_ascii=False``);
+* strings in NFC (the edge already normalised them; this is checked, not repaired);
+* integers of any size; **no floats** (``NaN``/``Infinity`` and binary rounding make
+  hashes differ across languages), booleans and ``null`` as in JSON;
+* aware datetimes as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC, always six fractional
+  digits; naive datetimes are refused;
+* UUIDs as lowercase hyphenated text; enum members as their value; tuples as arrays;
+* nesting at most :data:`MAX_DEPTH` deep.
+
+The independent verifier in ``tools/verify_chain.py`` re-implements these rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any, Final
+from uuid import UUID
+
+from .exceptions import ValidationError
+
+__all__ = ["CANON_VERSION", "HASH_ALG", "MAX_DEPTH", "canonical_bytes", "sha256_hex"]
+
+CANON_VERSION: Final = 1
+HASH_ALG: Final = "sha256"
+MAX_DEPTH: Final = 16
+
+
+def format_timestamp(value: datetime) -> str:
+    """Return an aware datetime as canonical UTC text with microseconds."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError("datetime must be timezone-aware", rule="aware_datetime")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _plain(value: Any, depth: int, path: str) -> Any:
+    if depth > MAX_DEPTH:
+        raise ValidationError(
+            f"{path} is nested deeper than {MAX_DEPTH}", field=path, rule="max_depth"
+        )
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, Enum):
+        return _plain(value.value, depth, path)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        if unicodedata.normalize("NFC", value) != value:
+            raise ValidationError(f"{path} is not in NFC", field=path, rule="nfc")
+        return value
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, Mapping):
+        return _plain_mapping(value, depth, path)
+    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+        return [_plain(item, depth + 1, f"{path}[{i}]") for i, item in enumerate(value)]
+    raise ValidationError(
+        f"{path} has a type canonical JSON refuses: {type(value).__name__}",
+        field=path,
+        rule="canonical_type",
+    )
+
+
+def _plain_mapping(value: Mapping[Any, Any], depth: int, path: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise ValidationError(
+                f"{path} has a non-text key", field=path, rule="canonical_key"
+            )
+        out[key] = _plain(item, depth + 1, f"{path}.{key}")
+    return out
+
+
+def to_plain(value: Any, *, path: str = "value") -> Any:
+    """Return ``value`` as plain JSON data under the canonical rules."""
+    return _plain(value, 0, path)
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """Return the canonical JSON encoding of ``value``.
+
+    Raises:
+        ValidationError: when ``value`` holds something canonical JSON refuses.
+    """
+    plain = _plain(value, 0, "value")
+    return json.dumps(
+        plain,
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+        allow_nan=False,
+    ).encode("utf-8")
+
+
+def sha256_hex(data: bytes) -> str:
+    """Return the lowercase hex SHA-256 digest of ``data``."""
+    return hashlib.sha256(data).hexdigest()

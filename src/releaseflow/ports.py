@@ -1,0 +1,189 @@
+"""Storage ports: the protocols every backend implements.
+
+The service layer talks only to these. A backend provides a :class:`Store` whose
+:meth:`Store.unit_of_work` opens one transaction; nothing is stored unless
+:meth:`UnitOfWork.commit` is called. ``releaseflow.testing.StoreContract`` is the test
+suite every backend (including third-party ones) must pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+from uuid import UUID
+
+from .models import (
+    AuditEntry,
+    Authorisation,
+    ChainHead,
+    Grant,
+    IdempotencyRecord,
+    Request,
+    RequestQuery,
+)
+
+__all__ = [
+    "AuditLog",
+    "Directory",
+    "IdempotencyLog",
+    "RequestRepository",
+    "Store",
+    "UnitOfWork",
+]
+
+
+class RequestRepository(Protocol):
+    """Requests, with compare-and-set updates."""
+
+    def get(self, request_id: UUID) -> Request:
+        """Return the request (raises ``RequestNotFoundError``)."""
+        ...
+
+    def add(self, request: Request) -> None:
+        """Insert a new request (raises ``ConflictError`` if the id exists)."""
+        ...
+
+    def update(self, request: Request, *, expected_version: int) -> None:
+        """Replace the stored request only if its version is ``expected_version``.
+
+        ``request.version`` must be ``expected_version + 1``. Raises
+        ``ConflictError`` when the stored version differs (compare-and-set).
+        """
+        ...
+
+    def find(self, query: RequestQuery) -> list[Request]:
+        """Requests matching ``query``, newest first."""
+        ...
+
+    def iter_all(self) -> Iterator[Request]:
+        """Every request, in id order (for verification)."""
+        ...
+
+
+class AuditLog(Protocol):
+    """The append-only, hash-chained audit ledgers."""
+
+    @property
+    def ledger_count(self) -> int:
+        """How many ledgers the log is split into (fixed when the store is made)."""
+        ...
+
+    def lock_head(self, ledger: int) -> ChainHead:
+        """Return ledger's head, locked until the unit of work ends."""
+        ...
+
+    def append(self, entry: AuditEntry) -> None:
+        """Store ``entry`` and make it the head of its ledger.
+
+        The entry must follow the head returned by :meth:`lock_head`.
+        """
+        ...
+
+    def heads(self) -> list[ChainHead]:
+        """Every ledger's head (seq 0 and 64 zeros for an empty ledger)."""
+        ...
+
+    def entries(
+        self, *, ledger: int | None = None, request_id: UUID | None = None
+    ) -> Iterator[AuditEntry]:
+        """Entries in (ledger, seq) order, optionally of one ledger or request."""
+        ...
+
+
+class Directory(Protocol):
+    """Stored role grants and speaking authorisations."""
+
+    def grants(self, *, actor: str | None = None) -> list[Grant]:
+        """Current grants, optionally of one actor."""
+        ...
+
+    def add_grant(self, grant: Grant) -> None:
+        """Store a grant (an identical one already stored is kept once)."""
+        ...
+
+    def remove_grant(self, actor: str, role: str, unit: str) -> bool:
+        """Delete a grant; True when one was deleted."""
+        ...
+
+    def authorisations(
+        self, *, actor: str | None = None, request_id: UUID | None = None
+    ) -> list[Authorisation]:
+        """Stored authorisations, optionally filtered."""
+        ...
+
+    def put_authorisation(self, authorisation: Authorisation) -> None:
+        """Insert or replace an authorisation (by id)."""
+        ...
+
+    def lock(self) -> int:
+        """Lock the directory for this unit of work; returns its version."""
+        ...
+
+    def bump(self) -> int:
+        """Advance the directory version after a change; returns the new one."""
+        ...
+
+
+class IdempotencyLog(Protocol):
+    """Outcomes of commands sent with an idempotency key."""
+
+    def get(self, key: str) -> IdempotencyRecord | None:
+        """The remembered outcome for ``key``, if any."""
+        ...
+
+    def put(self, record: IdempotencyRecord) -> None:
+        """Remember an outcome (raises ``ConflictError`` if the key exists)."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every repository; rolled back unless committed."""
+
+    @property
+    def requests(self) -> RequestRepository:
+        """The request repository of this transaction."""
+        ...
+
+    @property
+    def audit(self) -> AuditLog:
+        """The audit log of this transaction."""
+        ...
+
+    @property
+    def directory(self) -> Directory:
+        """The role directory of this transaction."""
+        ...
+
+    @property
+    def idempotency(self) -> IdempotencyLog:
+        """The idempotency records of this transaction."""
+        ...
+
+    def commit(self) -> None:
+        """Make every change of this unit of work durable, atomically."""
+        ...
+
+    def rollback(self) -> None:
+        """Discard every change of this unit of work."""
+        ...
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...
+
+
+class Store(Protocol):
+    """A storage backend."""
+
+    @property
+    def ledger_count(self) -> int:
+        """How many audit ledgers this store keeps."""
+        ...
+
+    def unit_of_work(self, *, write: bool = True) -> UnitOfWork:
+        """A new transaction, begun on ``with`` (``write=False``: read-only)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
+        ...

@@ -1,0 +1,327 @@
+"""The in-memory reference backend: every port in plain Python, serialisable.
+
+Each unit of work holds one process-wide lock from ``with`` to its end (like SQLite's
+``BEGIN IMMEDIATE``) and stages its writes in an overlay that ``commit()`` applies at
+once, so an abandoned or failed unit of work leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from ..chain import GENESIS_HASH
+from ..exceptions import ConflictError, RequestNotFoundError, StorageBusyError
+from ..models import (
+    AuditEntry,
+    Authorisation,
+    ChainHead,
+    Grant,
+    IdempotencyRecord,
+    Request,
+    RequestQuery,
+)
+
+__all__ = ["InMemoryStore", "InMemoryUnitOfWork"]
+
+_GrantKey = tuple[str, str, str]
+
+
+@dataclass
+class _Data:
+    requests: dict[UUID, Request] = field(default_factory=dict)
+    entries: dict[int, list[AuditEntry]] = field(default_factory=dict)
+    grants: dict[_GrantKey, Grant] = field(default_factory=dict)
+    authorisations: dict[UUID, Authorisation] = field(default_factory=dict)
+    idempotency: dict[str, IdempotencyRecord] = field(default_factory=dict)
+    directory_version: int = 0
+
+
+@dataclass
+class _Staged:
+    requests: dict[UUID, Request] = field(default_factory=dict)
+    entries: list[AuditEntry] = field(default_factory=list)
+    grants: dict[_GrantKey, Grant | None] = field(default_factory=dict)
+    authorisations: dict[UUID, Authorisation] = field(default_factory=dict)
+    idempotency: dict[str, IdempotencyRecord] = field(default_factory=dict)
+    directory_version: int | None = None
+
+
+class _Requests:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def _lookup(self, request_id: UUID) -> Request | None:
+        staged = self._uow.staged.requests.get(request_id)
+        return staged or self._uow.data.requests.get(request_id)
+
+    def get(self, request_id: UUID) -> Request:
+        found = self._lookup(request_id)
+        if found is None:
+            raise RequestNotFoundError(request_id)
+        return found
+
+    def add(self, request: Request) -> None:
+        self._uow.check_write()
+        if self._lookup(request.id) is not None:
+            raise ConflictError(
+                f"request {request.id} already exists", request_id=str(request.id)
+            )
+        self._uow.staged.requests[request.id] = request
+
+    def update(self, request: Request, *, expected_version: int) -> None:
+        self._uow.check_write()
+        current = self.get(request.id)
+        if (
+            current.version != expected_version
+            or request.version != expected_version + 1
+        ):
+            raise ConflictError(
+                f"request {request.id} is at version {current.version},"
+                f" not {expected_version}",
+                request_id=str(request.id),
+                expected_version=expected_version,
+                actual_version=current.version,
+            )
+        self._uow.staged.requests[request.id] = request
+
+    def _merged(self) -> dict[UUID, Request]:
+        return {**self._uow.data.requests, **self._uow.staged.requests}
+
+    def find(self, query: RequestQuery) -> list[Request]:
+        def match(r: Request) -> bool:
+            if query.kind is not None and r.kind is not query.kind:
+                return False
+            if query.state is not None and r.state != query.state:
+                return False
+            if query.created_by is not None and r.created_by != query.created_by:
+                return False
+            if query.unit is not None:
+                under = query.include_subunits and r.unit.startswith(query.unit + "/")
+                if r.unit != query.unit and not under:
+                    return False
+            return True
+
+        found = sorted(
+            (r for r in self._merged().values() if match(r)),
+            key=lambda r: (r.created_at, r.id),
+            reverse=True,
+        )
+        return found[: query.limit]
+
+    def iter_all(self) -> Iterator[Request]:
+        merged = self._merged()
+        return iter([merged[k] for k in sorted(merged)])
+
+
+class _Audit:
+    def __init__(self, uow: InMemoryUnitOfWork, ledger_count: int) -> None:
+        self._uow = uow
+        self._ledger_count = ledger_count
+
+    @property
+    def ledger_count(self) -> int:
+        return self._ledger_count
+
+    def _ledger(self, ledger: int) -> Iterator[AuditEntry]:
+        yield from self._uow.data.entries.get(ledger, [])
+        yield from (e for e in self._uow.staged.entries if e.ledger == ledger)
+
+    def lock_head(self, ledger: int) -> ChainHead:
+        self._uow.check_write()
+        return self._head(ledger)
+
+    def _head(self, ledger: int) -> ChainHead:
+        staged = [e for e in self._uow.staged.entries if e.ledger == ledger]
+        committed = self._uow.data.entries.get(ledger)
+        last = staged[-1] if staged else (committed[-1] if committed else None)
+        if last is None:
+            return ChainHead(ledger=ledger, seq=0, hash=GENESIS_HASH)
+        return ChainHead(ledger=ledger, seq=last.seq, hash=last.hash)
+
+    def append(self, entry: AuditEntry) -> None:
+        self._uow.check_write()
+        head = self._head(entry.ledger)
+        if entry.seq != head.seq + 1 or entry.prev_hash != head.hash:
+            raise ConflictError(f"audit ledger {entry.ledger} moved on")
+        self._uow.staged.entries.append(entry)
+
+    def heads(self) -> list[ChainHead]:
+        return [self._head(n) for n in range(self._ledger_count)]
+
+    def entries(
+        self, *, ledger: int | None = None, request_id: UUID | None = None
+    ) -> Iterator[AuditEntry]:
+        ledgers = range(self._ledger_count) if ledger is None else [ledger]
+        for number in ledgers:
+            for entry in self._ledger(number):
+                if request_id is None or entry.request_id == request_id:
+                    yield entry
+
+
+class _Directory:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def grants(self, *, actor: str | None = None) -> list[Grant]:
+        merged: dict[_GrantKey, Grant | None] = {
+            **self._uow.data.grants,
+            **self._uow.staged.grants,
+        }
+        found = [g for g in merged.values() if g is not None]
+        return sorted(
+            (g for g in found if actor is None or g.actor == actor),
+            key=lambda g: (g.actor, g.role.value, g.unit),
+        )
+
+    def add_grant(self, grant: Grant) -> None:
+        self._uow.check_write()
+        key = (grant.actor, grant.role.value, grant.unit)
+        if key not in {(g.actor, g.role.value, g.unit) for g in self.grants()}:
+            self._uow.staged.grants[key] = grant
+
+    def remove_grant(self, actor: str, role: str, unit: str) -> bool:
+        self._uow.check_write()
+        key = (actor, role, unit)
+        present = any((g.actor, g.role.value, g.unit) == key for g in self.grants())
+        if present:
+            self._uow.staged.grants[key] = None
+        return present
+
+    def authorisations(
+        self, *, actor: str | None = None, request_id: UUID | None = None
+    ) -> list[Authorisation]:
+        merged = {**self._uow.data.authorisations, **self._uow.staged.authorisations}
+        return [
+            a
+            for a in sorted(merged.values(), key=lambda a: (a.granted_at, a.id))
+            if (actor is None or a.actor == actor)
+            and (request_id is None or a.request_id == request_id)
+        ]
+
+    def put_authorisation(self, authorisation: Authorisation) -> None:
+        self._uow.check_write()
+        self._uow.staged.authorisations[authorisation.id] = authorisation
+
+    def lock(self) -> int:
+        staged = self._uow.staged.directory_version
+        return self._uow.data.directory_version if staged is None else staged
+
+    def bump(self) -> int:
+        self._uow.check_write()
+        self._uow.staged.directory_version = self.lock() + 1
+        return self._uow.staged.directory_version
+
+
+class _Idempotency:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(self, key: str) -> IdempotencyRecord | None:
+        return self._uow.staged.idempotency.get(key) or self._uow.data.idempotency.get(
+            key
+        )
+
+    def put(self, record: IdempotencyRecord) -> None:
+        self._uow.check_write()
+        if self.get(record.key) is not None:
+            raise ConflictError(f"idempotency key {record.key!r} already used")
+        self._uow.staged.idempotency[record.key] = record
+
+
+class InMemoryUnitOfWork:
+    """One serialised transaction over the in-memory data."""
+
+    def __init__(self, store: InMemoryStore, *, write: bool) -> None:
+        self._store = store
+        self._write = write
+        self.data = store._data
+        self.staged = _Staged()
+        self._requests = _Requests(self)
+        self._audit = _Audit(self, store.ledger_count)
+        self._directory = _Directory(self)
+        self._idempotency = _Idempotency(self)
+        self._open = False
+
+    @property
+    def requests(self) -> _Requests:
+        """The request repository."""
+        return self._requests
+
+    @property
+    def audit(self) -> _Audit:
+        """The audit log."""
+        return self._audit
+
+    @property
+    def directory(self) -> _Directory:
+        """The role directory."""
+        return self._directory
+
+    @property
+    def idempotency(self) -> _Idempotency:
+        """The idempotency records."""
+        return self._idempotency
+
+    def check_write(self) -> None:
+        """Refuse writes in a read-only unit of work."""
+        if not self._write:
+            raise ConflictError("this unit of work is read-only")
+
+    def __enter__(self) -> InMemoryUnitOfWork:
+        if not self._store._lock.acquire(timeout=self._store.busy_timeout):
+            raise StorageBusyError("the in-memory store stayed locked too long")
+        self._open = True
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.rollback()
+        self._open = False
+        self._store._lock.release()
+
+    def commit(self) -> None:
+        """Apply every staged write at once."""
+        data, staged = self.data, self.staged
+        data.requests.update(staged.requests)
+        for entry in staged.entries:
+            data.entries.setdefault(entry.ledger, []).append(entry)
+        for key, grant in staged.grants.items():
+            if grant is None:
+                data.grants.pop(key, None)
+            else:
+                data.grants[key] = grant
+        data.authorisations.update(staged.authorisations)
+        data.idempotency.update(staged.idempotency)
+        if staged.directory_version is not None:
+            data.directory_version = staged.directory_version
+        self.staged = _Staged()
+
+    def rollback(self) -> None:
+        """Drop every staged write."""
+        self.staged = _Staged()
+
+
+class InMemoryStore:
+    """Reference backend: dictionaries behind one lock. Data lives as long as it."""
+
+    def __init__(self, *, ledger_count: int = 16, busy_timeout: float = 30.0) -> None:
+        if ledger_count < 1:
+            raise ValueError("ledger_count must be at least 1")
+        self._ledger_count = ledger_count
+        self.busy_timeout = busy_timeout
+        self._data = _Data()
+        self._lock = threading.RLock()
+
+    @property
+    def ledger_count(self) -> int:
+        """How many audit ledgers this store keeps."""
+        return self._ledger_count
+
+    def unit_of_work(self, *, write: bool = True) -> InMemoryUnitOfWork:
+        """A new unit of work; begin it with ``with``."""
+        return InMemoryUnitOfWork(self, write=write)
+
+    def close(self) -> None:
+        """Nothing to release."""

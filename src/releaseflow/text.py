@@ -1,0 +1,144 @@
+"""Text rules applied once, at the edge: NFC, no control characters, canonical actor ids.
+
+Every string that enters releaseflow passes through one of these functions (through the
+pydantic annotated types :data:`Text`, :data:`ShortText` and :data:`ActorId`), so every
+backend stores, hashes and compares the same code points.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Annotated, Final
+
+from pydantic import AfterValidator, BeforeValidator
+
+from .exceptions import ValidationError
+
+__all__ = [
+    "MAX_ACTOR_ID",
+    "MAX_BODY",
+    "MAX_SHORT",
+    "ActorId",
+    "ShortText",
+    "Text",
+    "canonical_actor_id",
+    "clean_text",
+]
+
+#: Longest body, in characters (fits MariaDB MEDIUMTEXT / any TEXT in bytes x4).
+MAX_BODY: Final = 100_000
+#: Longest title, name or reason line, in characters.
+MAX_SHORT: Final = 2_000
+#: Longest actor id, in characters.
+MAX_ACTOR_ID: Final = 128
+
+_ALLOWED_CONTROLS: Final = frozenset("\n\t")
+_BAD_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+_ID_PUNCTUATION: Final = frozenset("._-@+")
+_CONFUSABLE_SCRIPTS: Final = ("LATIN", "CYRILLIC", "GREEK")
+
+
+def clean_text(value: str, *, field: str = "text", max_length: int = MAX_BODY) -> str:
+    r"""Return ``value`` in NFC, refusing control, format and unassigned characters.
+
+    Newlines and tabs are kept; ``\\r\\n`` and lone ``\\r`` become ``\\n``.
+
+    Raises:
+        ValidationError: naming ``field`` when the text breaks a rule.
+    """
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be text", field=field, rule="type")
+    text = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n"))
+    if len(text) > max_length:
+        raise ValidationError(
+            f"{field} is longer than {max_length} characters",
+            field=field,
+            rule="max_length",
+        )
+    for char in text:
+        if char in _ALLOWED_CONTROLS:
+            continue
+        if unicodedata.category(char) in _BAD_CATEGORIES:
+            raise ValidationError(
+                f"{field} contains the control or format character U+{ord(char):04X}",
+                field=field,
+                rule="control_character",
+            )
+    return text
+
+
+def _script_of(char: str) -> str | None:
+    name = unicodedata.name(char, "")
+    for script in _CONFUSABLE_SCRIPTS:
+        if name.startswith(script):
+            return script
+    return None
+
+
+def canonical_actor_id(value: str, *, field: str = "actor") -> str:
+    """Return the one canonical form of an actor id (NFC, case-folded).
+
+    Ids are letters, digits and ``. _ - @ +``; no spaces, controls or format
+    characters; no mixing of Latin, Cyrillic and Greek letters (``alice`` spelt
+    with a Cyrillic ``a``, U+0430, is refused, not treated as ``alice``).
+
+    Raises:
+        ValidationError: naming ``field`` when the id breaks a rule.
+    """
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be text", field=field, rule="type")
+    ident = unicodedata.normalize("NFC", unicodedata.normalize("NFC", value).casefold())
+    if not ident:
+        raise ValidationError(f"{field} must not be empty", field=field, rule="empty")
+    if len(ident) > MAX_ACTOR_ID:
+        raise ValidationError(
+            f"{field} is longer than {MAX_ACTOR_ID} characters",
+            field=field,
+            rule="max_length",
+        )
+    scripts: set[str] = set()
+    for char in ident:
+        if char in _ID_PUNCTUATION:
+            continue
+        category = unicodedata.category(char)
+        if not (category.startswith("L") or category.startswith("N")):
+            raise ValidationError(
+                f"{field} may hold only letters, digits and . _ - @ + "
+                f"(found U+{ord(char):04X})",
+                field=field,
+                rule="actor_charset",
+            )
+        script = _script_of(char)
+        if script is not None:
+            scripts.add(script)
+    if len(scripts) > 1:
+        raise ValidationError(
+            f"{field} mixes {' and '.join(sorted(scripts))} letters",
+            field=field,
+            rule="mixed_script",
+        )
+    return ident
+
+
+def _text(value: str) -> str:
+    return clean_text(value, field="text", max_length=MAX_BODY)
+
+
+def _short(value: str) -> str:
+    return clean_text(value, field="text", max_length=MAX_SHORT)
+
+
+def _require_str(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    return value
+
+
+#: Free text (a body): NFC, no controls, at most :data:`MAX_BODY` characters.
+Text = Annotated[str, BeforeValidator(_require_str), AfterValidator(_text)]
+#: Short free text (a title, a reason): at most :data:`MAX_SHORT` characters.
+ShortText = Annotated[str, BeforeValidator(_require_str), AfterValidator(_short)]
+#: A canonical actor id (see :func:`canonical_actor_id`).
+ActorId = Annotated[
+    str, BeforeValidator(_require_str), AfterValidator(canonical_actor_id)
+]
