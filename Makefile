@@ -31,7 +31,15 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests examples benchmarks tools
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/core.py
+	$(BIN)/python benchmarks/sql_transitions.py
+	$(BIN)/python benchmarks/reports.py
+
+# The multi-process storm at full size (8 processes x 10,000 attempts, 20 SIGKILLs)
+# on SQLite, and on PostgreSQL / MariaDB when their RELEASEFLOW_TEST_*_URL are set.
+stress: $(STAMP)
+	RF_STORM_PROCS=8 RF_STORM_ATTEMPTS=10000 RF_STORM_KILLS=20 \
+	  $(BIN)/python -m pytest tests/sql/test_storm.py -k storm_with -s
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,18 +1,46 @@
-"""The audit log's read side: history, verification, anchors (``flow.audit``)."""
+"""The audit log's read side: history, verification, anchors (``flow.audit``).
+
+Also queries (keyset pages, :mod:`releaseflow.queries`), explanations in words
+(:mod:`releaseflow.explain`) and exports (:mod:`releaseflow.exports`). Queries and
+exports made with ``actor=`` need the auditor or head role, are limited to the units
+of those grants, and are themselves recorded (event ``read``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
 from .chain import BadEntry, Replay, VerifyReport, make_anchor, verify_stream
-from .models import Anchor, AuditEntry, ChainHead
+from .exceptions import NotPermittedError, ValidationError
+from .explain import explain_entries
+from .exports import ExportMeta, csv_lines, jsonl_lines
+from .models import Anchor, AuditEntry, ChainHead, Request
+from .ports import UnitOfWork
+from .queries import (
+    AuditCursor,
+    AuditPage,
+    AuditQuery,
+    decode_cursor,
+    encode_cursor,
+    make_query,
+    select_page,
+    validate_limit,
+)
+from .text import canonical_actor_id
+from .vocabulary import AuditEvent, Role
 
 if TYPE_CHECKING:
     from .service import ReleaseFlow
 
-__all__ = ["AuditService"]
+__all__ = ["READER_ROLES", "AuditService"]
+
+#: Roles that may read and export the audit log when a call names an actor.
+READER_ROLES: Final = frozenset({Role.AUDITOR, Role.HEAD})
+_EXPORT_PAGE: Final = 500
+
+Progress = Callable[[int], None]
 
 
 class AuditService:
@@ -65,25 +93,11 @@ class AuditService:
 
             report = verify_stream(feed(), heads, anchor=anchor, key=key)
             for request in uow.requests.iter_all():
-                self._compare(
-                    request.id,
-                    request.state,
-                    request.version,
-                    request.content_hash,
-                    replay,
-                    report,
-                )
+                self._compare(request, replay, report)
         return report
 
-    def _compare(
-        self,
-        rid: UUID,
-        state: str,
-        version: int,
-        content_hash: str,
-        replay: Replay,
-        report: VerifyReport,
-    ) -> None:
+    def _compare(self, request: Request, replay: Replay, report: VerifyReport) -> None:
+        rid, state, version = request.id, request.state, request.version
         replayed = replay.requests.get(rid)
         problem: str | None
         if replayed is None:
@@ -93,12 +107,252 @@ class AuditService:
         elif (replayed.state, replayed.version, replayed.content_hash) != (
             state,
             version,
-            content_hash,
+            request.content_hash,
         ):
             problem = (
                 f"stored state {state!r} v{version} disagrees with the audit replay"
                 f" {replayed.state!r} v{replayed.version}"
             )
+        elif replayed.classification != request.classification.value:
+            problem = (
+                f"stored classification {request.classification.value!r} disagrees"
+                f" with the audit replay {replayed.classification!r}"
+            )
         else:
             return
         report.add(BadEntry(-1, version, rid, problem))
+
+    # -- queries ----------------------------------------------------------------
+
+    def query(
+        self,
+        query: AuditQuery | None = None,
+        *,
+        by: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        **filters: Any,
+    ) -> AuditPage:
+        """One page of entries matching the filters, and the cursor of the next.
+
+        Filters (keyword arguments, or an :class:`~releaseflow.queries.AuditQuery`):
+        ``request_id, kind, actor, role, trigger, event, from_state, to_state,
+        ground, unit, include_subunits, since, until, order`` (``"time"`` or
+        ``"sequence"``). Pass ``cursor=page.next_cursor`` for the next page; it is
+        None after the last. With ``by`` (the reader's actor id) the reader must
+        hold the auditor or head role, results are limited to the units of those
+        grants, and the read is recorded (event ``read``). ``actor`` is a filter
+        (who acted), not the reader.
+
+        Raises:
+            ValidationError: an unknown filter, a bad value, a naive datetime, a
+                limit outside 1..1000 or a malformed cursor.
+            NotPermittedError: ``by`` may not read the audit log.
+        """
+        if query is not None and filters:
+            raise ValidationError(
+                "pass an AuditQuery or keyword filters, not both", rule="query"
+            )
+        q = query if query is not None else make_query(filters)
+        size = validate_limit(limit)
+        if by is None:
+            after = decode_cursor(cursor, q) if cursor is not None else None
+            with self._flow.store.unit_of_work(write=False) as uow:
+                found = _fetch(uow, q, after, size + 1)
+            return _page(found, q, size)
+        who = canonical_actor_id(by, field="by")
+        with self._flow.store.unit_of_work() as uow:
+            q, roles = self._authorise(uow, who, q)
+            after = decode_cursor(cursor, q) if cursor is not None else None
+            found = _fetch(uow, q, after, size + 1)
+            page = _page(found, q, size)
+            self._record_read(
+                uow,
+                who,
+                roles,
+                q,
+                {"operation": "query", "returned": len(page.entries)},
+            )
+            self._flow._commit(uow)
+        return page
+
+    def explain(self, request_id: UUID | str) -> list[str]:
+        """One request's trail in words: who did what, under which role and rule.
+
+        Each line starts with the UTC time; approvals name the stage and content,
+        releases the form and the approvals that opened the release gate, refusals
+        the legal ground and reasons; classification changes, revocations, edits
+        and deadline changes are included.
+        """
+
+        def lookup(key: str, state: str, trigger: str) -> Any:
+            name, _, version = key.partition("@")
+            compiled = self._flow.definitions.get(
+                name, int(version) if version.isdigit() else None
+            )
+            return compiled.definition.transition(state, trigger)
+
+        return explain_entries(self.history(request_id), lookup)
+
+    # -- exports ----------------------------------------------------------------
+
+    def export_jsonl(
+        self,
+        query: AuditQuery | None = None,
+        *,
+        by: str | None = None,
+        key: bytes | None = None,
+        key_id: str | None = None,
+        progress: Progress | None = None,
+        **filters: Any,
+    ) -> Iterator[str]:
+        """Export matching entries as JSON Lines (see :mod:`releaseflow.exports`).
+
+        ``by`` is the reader, as for :meth:`query`. Permission is checked and the
+        heads are taken now; the returned iterator then streams the lines page by
+        page. With ``key`` the header's anchor
+        carries an HMAC. ``progress`` is called with the running entry count.
+        """
+        meta, entries = self._export(query, by, key, key_id, filters, progress)
+        return jsonl_lines(meta, entries)
+
+    def export_csv(
+        self,
+        query: AuditQuery | None = None,
+        *,
+        by: str | None = None,
+        key: bytes | None = None,
+        key_id: str | None = None,
+        progress: Progress | None = None,
+        **filters: Any,
+    ) -> Iterator[str]:
+        """Export matching entries as CSV (UTF-8 with BOM; formula cells neutralised).
+
+        Same arguments as :meth:`export_jsonl`; the heads are in the final
+        ``#export`` row.
+        """
+        meta, entries = self._export(query, by, key, key_id, filters, progress)
+        return csv_lines(meta, entries)
+
+    def _export(
+        self,
+        query: AuditQuery | None,
+        by: str | None,
+        key: bytes | None,
+        key_id: str | None,
+        filters: dict[str, Any],
+        progress: Progress | None,
+    ) -> tuple[ExportMeta, Iterator[AuditEntry]]:
+        if query is not None and filters:
+            raise ValidationError(
+                "pass an AuditQuery or keyword filters, not both", rule="query"
+            )
+        q = query if query is not None else make_query(filters)
+        who = canonical_actor_id(by, field="by") if by is not None else None
+        with self._flow.store.unit_of_work(write=who is not None) as uow:
+            heads = uow.audit.heads()
+            if who is not None:
+                q, roles = self._authorise(uow, who, q)
+                self._record_read(
+                    uow, who, roles, q, {"operation": "export", "heads": len(heads)}
+                )
+                self._flow._commit(uow)
+        anchor = make_anchor(heads, self._flow.now(), key=key, key_id=key_id)
+        meta = ExportMeta(
+            anchor=anchor, query=q.model_dump(mode="json", exclude_none=True), actor=who
+        )
+        return meta, self._snapshot(q, {h.ledger: h.seq for h in heads}, progress)
+
+    def _snapshot(
+        self, q: AuditQuery, upto: dict[int, int], progress: Progress | None
+    ) -> Iterator[AuditEntry]:
+        after: AuditCursor | None = None
+        count = 0
+        while True:
+            with self._flow.store.unit_of_work(write=False) as uow:
+                found = _fetch(uow, q, after, _EXPORT_PAGE)
+            for entry in found:
+                if entry.seq <= upto.get(entry.ledger, 0):
+                    count += 1
+                    yield entry
+            if progress is not None:
+                progress(count)
+            if len(found) < _EXPORT_PAGE:
+                return
+            last = found[-1]
+            after = AuditCursor(at=last.at, ledger=last.ledger, seq=last.seq)
+
+    # -- read access ------------------------------------------------------------
+
+    def _authorise(
+        self, uow: UnitOfWork, actor: str, q: AuditQuery
+    ) -> tuple[AuditQuery, tuple[str, ...]]:
+        """The query limited to the actor's readable units, and the roles used."""
+        denied = NotPermittedError(
+            "reading the audit log needs the auditor or head role",
+            actor=actor,
+            trigger="audit_read",
+        )
+        provider = self._flow._role_provider
+        if provider is not None:
+            if q.unit is None:
+                raise NotPermittedError(
+                    "with a host role provider an audited read must name a unit",
+                    actor=actor,
+                    trigger="audit_read",
+                )
+            held = {Role(r) for r in provider.roles_for(actor, q.unit)} & READER_ROLES
+            if not held:
+                raise denied
+            units: tuple[str, ...] = (q.unit,)
+        else:
+            uow.directory.lock()
+            grants = [
+                g for g in uow.directory.grants(actor=actor) if g.role in READER_ROLES
+            ]
+            if not grants:
+                raise denied
+            held = {g.role for g in grants}
+            units = tuple(sorted({g.unit for g in grants}))
+        roles = tuple(sorted(r.value for r in held))
+        return q.model_copy(update={"scope": units}), roles
+
+    def _record_read(
+        self,
+        uow: UnitOfWork,
+        actor: str,
+        roles: tuple[str, ...],
+        q: AuditQuery,
+        details: dict[str, Any],
+    ) -> AuditEntry:
+        from .directory import append_directory_entry
+
+        return append_directory_entry(
+            uow,
+            event=AuditEvent.READ,
+            actor=actor,
+            roles=roles,
+            payload={**details, "query": q.model_dump(mode="json", exclude_none=True)},
+            unit=q.unit,
+            at=self._flow.now(),
+            trigger=f"audit_{details['operation']}",
+        )
+
+
+def _fetch(
+    uow: UnitOfWork, q: AuditQuery, after: AuditCursor | None, limit: int
+) -> list[AuditEntry]:
+    """A page from the backend's ``query``, or a bounded scan where it has none."""
+    finder = getattr(uow.audit, "query", None)
+    if finder is None:  # a backend written before AuditLog.query existed
+        return select_page(uow.audit.entries(), q, after=after, limit=limit)
+    found: list[AuditEntry] = finder(q, after=after, limit=limit)
+    return found
+
+
+def _page(found: list[AuditEntry], q: AuditQuery, size: int) -> AuditPage:
+    if len(found) > size:
+        return AuditPage(
+            entries=found[:size], next_cursor=encode_cursor(found[size - 1], q)
+        )
+    return AuditPage(entries=found, next_cursor=None)

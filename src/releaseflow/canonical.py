@@ -39,7 +39,15 @@ def format_timestamp(value: datetime) -> str:
     """Return an aware datetime as canonical UTC text with microseconds."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValidationError("datetime must be timezone-aware", rule="aware_datetime")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValidationError(
+            "datetime is out of range in UTC", rule="datetime_range"
+        ) from exc
+    # isoformat pads the year to four digits on every platform (strftime's %Y
+    # does not on glibc: year 5 came out as "5-01-01...").
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _plain(value: Any, depth: int, path: str) -> Any:
@@ -47,7 +55,12 @@ def _plain(value: Any, depth: int, path: str) -> Any:
         raise ValidationError(
             f"{path} is nested deeper than {MAX_DEPTH}", field=path, rule="max_depth"
         )
-    if value is None or isinstance(value, bool):
+    kind = type(value)
+    if kind is str:
+        if not value.isascii() and unicodedata.normalize("NFC", value) != value:
+            raise ValidationError(f"{path} is not in NFC", field=path, rule="nfc")
+        return value
+    if value is None or kind is bool or kind is int:
         return value
     if isinstance(value, Enum):
         return _plain(value.value, depth, path)
@@ -79,6 +92,10 @@ def _plain_mapping(value: Mapping[Any, Any], depth: int, path: str) -> dict[str,
             raise ValidationError(
                 f"{path} has a non-text key", field=path, rule="canonical_key"
             )
+        if not key.isascii() and unicodedata.normalize("NFC", key) != key:
+            raise ValidationError(
+                f"{path} has a key not in NFC", field=path, rule="nfc"
+            )
         out[key] = _plain(item, depth + 1, f"{path}.{key}")
     return out
 
@@ -95,13 +112,19 @@ def canonical_bytes(value: Any) -> bytes:
         ValidationError: when ``value`` holds something canonical JSON refuses.
     """
     plain = _plain(value, 0, "value")
-    return json.dumps(
-        plain,
-        ensure_ascii=False,
-        sort_keys=True,
-        separators=(",", ":"),
-        allow_nan=False,
-    ).encode("utf-8")
+    try:
+        text = json.dumps(
+            plain,
+            ensure_ascii=False,
+            sort_keys=True,
+            separators=(",", ":"),
+            allow_nan=False,
+        )
+    except ValueError as exc:  # an int beyond sys.get_int_max_str_digits()
+        raise ValidationError(
+            f"value cannot be encoded: {exc}", field="value", rule="canonical_int"
+        ) from exc
+    return text.encode("utf-8")
 
 
 def sha256_hex(data: bytes) -> str:

@@ -49,20 +49,16 @@ def ledger_for(stream: str, ledger_count: int) -> int:
     return int.from_bytes(digest[:8], "big") % ledger_count
 
 
-def _body(fields: Mapping[str, Any]) -> dict[str, Any]:
-    body = {k: v for k, v in fields.items() if k != "hash"}
-    plain: dict[str, Any] = to_plain(body)
-    return plain
-
-
 def entry_hash(fields: Mapping[str, Any]) -> str:
     """The hash of an entry's fields (every field except ``hash`` itself)."""
-    return sha256_hex(canonical_bytes(_body(fields)))
+    return sha256_hex(canonical_bytes({k: v for k, v in fields.items() if k != "hash"}))
 
 
 def seal(draft: Mapping[str, Any], head: ChainHead) -> AuditEntry:
     """Chain ``draft`` after ``head`` and return the sealed entry."""
     fields = dict(draft)
+    # the payload is stored as JSON: keep only JSON values so it reads back equal
+    fields["payload"] = to_plain(fields.get("payload", {}), path="payload")
     fields.update(
         ledger=head.ledger,
         seq=head.seq + 1,
@@ -70,8 +66,10 @@ def seal(draft: Mapping[str, Any], head: ChainHead) -> AuditEntry:
         canon_version=CANON_VERSION,
         hash_alg=HASH_ALG,
     )
-    provisional = AuditEntry.model_validate({**fields, "hash": ""})
-    return provisional.model_copy(update={"hash": entry_hash(provisional.model_dump())})
+    # Hash the plain form of exactly the fields the entry stores; verify() hashes
+    # ``entry.model_dump()``, whose plain form is the same (tests pin the two).
+    digest = sha256_hex(canonical_bytes(fields))
+    return AuditEntry.model_validate({**fields, "hash": digest})
 
 
 def anchor_digest(heads: Iterable[ChainHead]) -> str:
@@ -148,8 +146,13 @@ class _LedgerState:
 
 
 def _check_entry(entry: AuditEntry, state: _LedgerState, report: VerifyReport) -> None:
+    # Name the position the entry occupies in the stream (the seq it should have):
+    # a deleted entry is then reported at its own seq, and a tampered ``seq`` field
+    # at the row that carries it, not at the number it was changed to.
+    where = state.seq + 1
+
     def bad(problem: str) -> None:
-        report.add(BadEntry(entry.ledger, entry.seq, entry.request_id, problem))
+        report.add(BadEntry(entry.ledger, where, entry.request_id, problem))
 
     if entry.seq != state.seq + 1:
         bad(f"sequence jumps from {state.seq} to {entry.seq}")
@@ -269,11 +272,13 @@ class ReplayedRequest:
     state: str | None = None
     version: int = 0
     content_hash: str | None = None
+    classification: str = "public"
+    """Requests start public; each ``classified`` entry records the new value."""
     problem: str | None = None
 
 
 class Replay:
-    """Rebuilds each request's (state, version, content hash) from its entries."""
+    """Rebuilds each request's state, version, content hash and classification."""
 
     def __init__(self) -> None:
         self.requests: dict[UUID, ReplayedRequest] = {}
@@ -291,3 +296,5 @@ class Replay:
             replayed.state = entry.to_state
         if entry.content_hash is not None:
             replayed.content_hash = entry.content_hash
+        if entry.event is AuditEvent.CLASSIFIED:
+            replayed.classification = str(entry.payload.get("classification"))

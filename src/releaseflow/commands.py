@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from .models import JsonObject, Requester, UnitPath
 from .text import ShortText, Text
@@ -17,6 +19,16 @@ __all__ = [
 ]
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+#: A title: short text that is not blank.
+Title = Annotated[ShortText, AfterValidator(_not_blank)]
+
+
 class _Command(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -25,7 +37,7 @@ class CreateCommand(_Command):
     """Arguments of ``ReleaseFlow.create``."""
 
     kind: RequestKind
-    title: ShortText
+    title: Title
     body: Text
     unit: UnitPath
     channel: Channel
@@ -36,7 +48,7 @@ class CreateCommand(_Command):
 class EditCommand(_Command):
     """Arguments of ``ReleaseFlow.edit``."""
 
-    title: ShortText | None
+    title: Title | None
     body: Text | None
     reason: ShortText | None
 
@@ -46,7 +58,7 @@ class ClassifyCommand(_Command):
 
     classification: Classification
     grounds: tuple[RefusalGround, ...]
-    reason: ShortText
+    reason: Annotated[ShortText, AfterValidator(_not_blank)]
 
 
 class ReleasePayload(_Command):

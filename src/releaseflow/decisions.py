@@ -12,6 +12,7 @@ from uuid import UUID
 
 from . import policy
 from .commands import ClassifyCommand
+from .definitions import Action
 from .exceptions import InvalidTransitionError, NotPermittedError, ValidationError
 from .models import Request, parse
 from .text import canonical_actor_id, clean_text
@@ -132,6 +133,17 @@ def revoke_approval(
         raise ValidationError("reason must not be blank", field="reason", rule="empty")
     with flow.store.unit_of_work() as uow:
         request = flow._load(uow, rid, expected_version)
+        definition = flow._compiled(request).definition
+        released = {
+            t.dest for t in definition.transitions if t.action is Action.RELEASE
+        }
+        if definition.state(request.state).final or request.state in released:
+            raise InvalidTransitionError(
+                request.state,
+                "revoke_approval",
+                f"approvals cannot be revoked in state {request.state!r}: the content"
+                " was already released (correct or retract it instead)",
+            )
         ctx = flow._context(uow, who, request)
         valid = request.valid_approvals(stage)
         if not valid:

@@ -42,6 +42,7 @@ from .vocabulary import RefusalFamily, RequestKind, Role
 __all__ = [
     "GUARDS",
     "Action",
+    "DeadlineEffect",
     "StateSpec",
     "TransitionSpec",
     "WorkflowDefinition",
@@ -50,8 +51,27 @@ __all__ = [
 _NAME_RE: Final = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _DEF_NAME_RE: Final = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 
-#: Named guards a transition may list; hosts add their own through the policy.
+#: Built-in guards a transition may list. A host guard is named ``host:<name>`` and
+#: registered with ``ReleaseFlow(guards={"<name>": fn})``; an unregistered one denies.
 GUARDS: Final = frozenset({"approvals_complete", "classification_releasable"})
+_HOST_GUARD_RE: Final = re.compile(r"^host:[a-z][a-z0-9_]{0,63}$")
+
+
+class DeadlineEffect(StrEnum):
+    """What a transition does to the request's legal deadlines."""
+
+    SET_COMPLEXITY = "set_complexity"
+    """Payload ``complexity`` (simple/complex) re-plans the deadlines (LATI Art. 31)."""
+    EXTEND = "extend"
+    """Payload ``extension`` (a count) and ``reason`` extend the running deadlines."""
+
+
+class _GraphError(ValueError):
+    """A graph check failed at ``path`` (kept by :meth:`WorkflowDefinition.from_dict`)."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class Action(StrEnum):
@@ -102,10 +122,21 @@ class TransitionSpec(_Frozen):
     requires: tuple[Name, ...] = ()
     """Payload fields that must be present and non-empty."""
     guards: tuple[str, ...] = ()
+    deadline_effect: DeadlineEffect | None = None
     description: str = ""
 
     @model_validator(mode="after")
     def _check_action(self) -> Self:
+        needs: set[str] = set()
+        if self.deadline_effect is DeadlineEffect.SET_COMPLEXITY:
+            needs = {"complexity"}
+        elif self.deadline_effect is DeadlineEffect.EXTEND:
+            needs = {"extension", "reason"}
+        if needs - set(self.requires):
+            raise ValueError(
+                f"{self.trigger!r} with deadline_effect {self.deadline_effect} must"
+                f" require {sorted(needs)}"
+            )
         if self.action is Action.APPROVE and self.stage is None:
             raise ValueError(f"approve transition {self.trigger!r} needs a stage")
         if self.action is not Action.APPROVE and (self.stage or self.quorum != 1):
@@ -137,6 +168,15 @@ class WorkflowDefinition(_Frozen):
     """States in which the content may change (an edit makes approvals stale)."""
     classifier_roles: tuple[Role, ...] = (Role.HEAD, Role.SPOKESPERSON)
     """Who may restrict the classification; lifting a restriction needs the head."""
+    speaker_stages: tuple[Name, ...] = ("spokesperson",)
+    """Approval stages that need speaker powers (head, spokesperson, or an active
+    authorisation covering the request; Decree 09 Art. 3), whatever roles list."""
+    deadline_steps: dict[Name, tuple[Name, ...]] = Field(default_factory=dict)
+    """Deadline step -> states whose entry meets it (e.g. ``notify_deadline``).
+
+    Steps not listed are met by a release or refusal; entering a final state
+    cancels whatever still runs.
+    """
 
     @property
     def key(self) -> str:
@@ -169,36 +209,55 @@ class WorkflowDefinition(_Frozen):
     @model_validator(mode="after")
     def _check_graph(self) -> Self:
         names = [s.name for s in self.states]
-        if len(set(names)) != len(names):
-            raise ValueError("state names must be unique")
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise _GraphError(f"state name {name!r} is not unique", f"states.{i}")
         known = set(names)
         if self.initial not in known:
-            raise ValueError(f"initial state {self.initial!r} is not a state")
+            raise _GraphError(
+                f"initial state {self.initial!r} is not a state", "initial"
+            )
         seen: set[tuple[str, str]] = set()
         finals = {s.name for s in self.states if s.final}
         stages = {t.stage for t in self.transitions if t.stage}
-        for t in self.transitions:
-            for src in t.source:
+        for i, t in enumerate(self.transitions):
+            for j, src in enumerate(t.source):
+                at = f"transitions.{i}.source.{j}"
                 if src not in known:
-                    raise ValueError(f"{t.trigger}: unknown source state {src!r}")
+                    raise _GraphError(f"{t.trigger}: unknown source state {src!r}", at)
                 if src in finals:
-                    raise ValueError(f"{t.trigger}: final state {src!r} has exits")
+                    raise _GraphError(f"{t.trigger}: final state {src!r} has exits", at)
                 if (t.trigger, src) in seen:
-                    raise ValueError(f"{t.trigger} is defined twice from {src!r}")
+                    raise _GraphError(f"{t.trigger} is defined twice from {src!r}", at)
                 seen.add((t.trigger, src))
             if t.dest not in known:
-                raise ValueError(f"{t.trigger}: unknown dest state {t.dest!r}")
-            unknown_guards = set(t.guards) - GUARDS
-            if unknown_guards:
-                raise ValueError(
-                    f"{t.trigger}: unknown guards {sorted(unknown_guards)}"
+                raise _GraphError(
+                    f"{t.trigger}: unknown dest state {t.dest!r}",
+                    f"transitions.{i}.dest",
                 )
-        for state in self.editable_states:
+            unknown_guards = {
+                g for g in t.guards if g not in GUARDS and not _HOST_GUARD_RE.match(g)
+            }
+            if unknown_guards:
+                raise _GraphError(
+                    f"{t.trigger}: unknown guards {sorted(unknown_guards)}",
+                    f"transitions.{i}.guards",
+                )
+        for step, states in self.deadline_steps.items():
+            for state in states:
+                if state not in known:
+                    raise ValueError(f"deadline step {step!r}: unknown state {state!r}")
+        for i, state in enumerate(self.editable_states):
             if state not in known:
-                raise ValueError(f"editable state {state!r} is not a state")
-        for stage in self.release_requires:
+                raise _GraphError(
+                    f"editable state {state!r} is not a state", f"editable_states.{i}"
+                )
+        for i, stage in enumerate(self.release_requires):
             if stage not in stages:
-                raise ValueError(f"release_requires stage {stage!r} has no approval")
+                raise _GraphError(
+                    f"release_requires stage {stage!r} has no approval",
+                    f"release_requires.{i}",
+                )
         self._check_reachable(known)
         return self
 
@@ -211,9 +270,10 @@ class WorkflowDefinition(_Frozen):
                 if t.dest not in reached:
                     reached.add(t.dest)
                     frontier.append(t.dest)
-        unreachable = known - reached
-        if unreachable:
-            raise ValueError(f"unreachable states: {sorted(unreachable)}")
+        for i, spec in enumerate(self.states):
+            if spec.name not in reached:
+                unreachable = sorted(known - reached)
+                raise _GraphError(f"unreachable states: {unreachable}", f"states.{i}")
 
     # -- loading -------------------------------------------------------------
 
@@ -230,11 +290,18 @@ class WorkflowDefinition(_Frozen):
             return cls.model_validate(dict(data))
         except PydanticError as exc:
             first = exc.errors()[0]
-            path = ".".join(str(p) for p in first["loc"])
-            raise DefinitionError(
-                f"invalid workflow definition at {path or '<root>'}: {first['msg']}",
-                path=path,
-            ) from exc
+            parts = [str(p) for p in first["loc"]]
+            cause = first.get("ctx", {}).get("error")
+            if isinstance(cause, _GraphError):
+                parts.append(cause.path)
+            path = ".".join(parts)
+            message = (
+                f"invalid workflow definition at {path or '<root>'}: {first['msg']}"
+            )
+            got = first.get("input")
+            if isinstance(got, str | int | float) and not isinstance(got, bool):
+                message += f" (got {str(got)[:80]!r})"
+            raise DefinitionError(message, path=path) from exc
 
     @classmethod
     def from_json(cls, text: str) -> WorkflowDefinition:

@@ -5,8 +5,10 @@ Deny by default: nobody holds a role until it is granted. The first grant is mad
 that an administrator (any role) or a head (any role but administrator, within their
 unit) grants and revokes roles, and only a head authorises a person to speak on one
 request for a limited time. Every change writes an audit entry on the ``directory``
-stream and bumps the directory version, so a decision racing a revocation is decided
-against the grants current in its own transaction.
+stream and bumps the directory version **first** (an exclusive lock on the directory
+row in SQL), so two directory writers queue instead of deadlocking, and a decision --
+which reads the directory under a shared lock -- is decided against the grants current
+in its own transaction.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from .vocabulary import AuditEvent, Role
 if TYPE_CHECKING:
     from .service import ReleaseFlow
 
-__all__ = ["DIRECTORY_STREAM", "DirectoryService"]
+__all__ = ["DIRECTORY_STREAM", "DirectoryService", "append_directory_entry"]
 
 #: The audit stream directory events are chained on.
 DIRECTORY_STREAM: Final = "directory"
@@ -98,7 +100,7 @@ class DirectoryService:
             },
         )
         with self._flow.store.unit_of_work() as uow:
-            uow.directory.lock()
+            uow.directory.bump()
             if uow.directory.grants():
                 raise NotPermittedError(
                     "bootstrap works only on an empty directory",
@@ -133,6 +135,7 @@ class DirectoryService:
             },
         )
         with self._flow.store.unit_of_work() as uow:
+            uow.directory.bump()
             used = self._authority(uow, granter, grant.unit, grant.role)
             uow.directory.add_grant(grant)
             entry = self._audit(
@@ -152,6 +155,7 @@ class DirectoryService:
         who, revoker = canonical_actor_id(actor), canonical_actor_id(by, field="by")
         what, where = _role(role), _unit(unit)
         with self._flow.store.unit_of_work() as uow:
+            uow.directory.bump()
             used = self._authority(uow, revoker, where, what)
             removed = uow.directory.remove_grant(who, what.value, where)
             if not removed:
@@ -204,6 +208,7 @@ class DirectoryService:
         )
         self._check_window(auth)
         with self._flow.store.unit_of_work() as uow:
+            uow.directory.bump()
             request = uow.requests.get(rid)
             self._require_head(uow, head, request.unit, "authorise")
             uow.directory.put_authorisation(auth)
@@ -223,6 +228,7 @@ class DirectoryService:
         """End an authorisation now."""
         head = canonical_actor_id(by, field="by")
         with self._flow.store.unit_of_work() as uow:
+            uow.directory.bump()
             found = [
                 a for a in uow.directory.authorisations() if a.id == authorisation_id
             ]
@@ -247,6 +253,10 @@ class DirectoryService:
     # -- helpers ----------------------------------------------------------------
 
     def _check_window(self, auth: Authorisation) -> None:
+        if auth.valid_until <= auth.granted_at:
+            raise ValidationError(
+                "valid_until has already passed", field="valid_until", rule="past"
+            )
         if auth.valid_until <= auth.valid_from:
             raise ValidationError(
                 "valid_until must be after valid_from",
@@ -257,6 +267,12 @@ class DirectoryService:
             raise ValidationError(
                 "reference must name the written authorisation",
                 field="reference",
+                rule="empty",
+            )
+        if not auth.published_at.strip():
+            raise ValidationError(
+                "published_at must say where the speaker's details are published",
+                field="published_at",
                 rule="empty",
             )
 
@@ -299,25 +315,51 @@ class DirectoryService:
         *,
         unit: str,
     ) -> AuditEntry:
-        version = uow.directory.bump()
-        head = uow.audit.lock_head(ledger_for(DIRECTORY_STREAM, uow.audit.ledger_count))
-        entry = seal(
-            {
-                "event": event,
-                "request_id": None,
-                "request_version": None,
-                "request_kind": None,
-                "unit": unit,
-                "from_state": None,
-                "to_state": None,
-                "trigger": event.value,
-                "actor": actor,
-                "roles": roles,
-                "at": self._flow.now(),
-                "payload": {**payload, "directory_version": version},
-                "content_hash": None,
-            },
-            head,
+        version = uow.directory.lock()  # bumped at the start of every write
+        return append_directory_entry(
+            uow,
+            event=event,
+            actor=actor,
+            roles=roles,
+            payload={**payload, "directory_version": version},
+            unit=unit,
+            at=self._flow.now(),
         )
-        uow.audit.append(entry)
-        return entry
+
+
+def append_directory_entry(
+    uow: UnitOfWork,
+    *,
+    event: AuditEvent,
+    actor: str,
+    roles: tuple[str, ...],
+    payload: dict[str, Any],
+    unit: str | None,
+    at: datetime,
+    trigger: str | None = None,
+) -> AuditEntry:
+    """Seal an entry that concerns no request on the ``directory`` stream.
+
+    Used for directory changes and for audited reads of the log (``read``).
+    """
+    head = uow.audit.lock_head(ledger_for(DIRECTORY_STREAM, uow.audit.ledger_count))
+    entry = seal(
+        {
+            "event": event,
+            "request_id": None,
+            "request_version": None,
+            "request_kind": None,
+            "unit": unit,
+            "from_state": None,
+            "to_state": None,
+            "trigger": trigger or event.value,
+            "actor": actor,
+            "roles": roles,
+            "at": at,
+            "payload": payload,
+            "content_hash": None,
+        },
+        head,
+    )
+    uow.audit.append(entry)
+    return entry

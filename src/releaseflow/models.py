@@ -7,7 +7,8 @@ their backend. Every model is frozen and refuses unknown fields.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
+from enum import StrEnum
 from typing import Annotated, Any, Final, TypeVar
 from uuid import UUID
 
@@ -16,7 +17,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from .canonical import canonical_bytes, sha256_hex, to_plain
 from .exceptions import ValidationError
-from .text import ActorId, ShortText, Text
+from .text import ActorId, ShortText, Text, clean_json
 from .vocabulary import (
     AuditEvent,
     Channel,
@@ -34,14 +35,19 @@ __all__ = [
     "AuditEntry",
     "Authorisation",
     "ChainHead",
+    "DeadlineExtension",
+    "DeadlineStatus",
     "Grant",
     "IdempotencyRecord",
     "JsonObject",
+    "PauseSpan",
     "Refusal",
     "Release",
     "Request",
     "RequestQuery",
     "Requester",
+    "StoredOverride",
+    "TrackedDeadline",
     "TriggerOption",
     "UnitPath",
     "content_hash_of",
@@ -73,6 +79,7 @@ def _hash(value: str) -> str:
 
 
 def _json_object(value: dict[str, Any]) -> dict[str, Any]:
+    value = clean_json(value, field="metadata")
     encoded = canonical_bytes(value)
     if len(encoded) > MAX_JSON_BYTES:
         raise ValueError(f"must encode to at most {MAX_JSON_BYTES} bytes")
@@ -157,6 +164,57 @@ class Release(_Frozen):
     authorisation_id: UUID | None = None
 
 
+class DeadlineStatus(StrEnum):
+    """Where a tracked deadline stands in the request's life."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    """Waiting on the requester (consent, payment, clarification)."""
+    MET = "met"
+    """The step was done (``met_at``); on time if ``met_at < due_at``."""
+    CANCELLED = "cancelled"
+    """No longer owed (withdrawn, closed, or re-planned after assessment)."""
+
+
+class PauseSpan(_Frozen):
+    """A stretch of time the legal clock stood still (``end`` None: still paused)."""
+
+    start: AwareDatetime
+    end: AwareDatetime | None = None
+    reason: str = ""
+
+
+class DeadlineExtension(_Frozen):
+    """An extension granted under an extension rule, with its reason."""
+
+    amount: int = Field(ge=1)
+    unit: str
+    reason: ShortText
+    rule_id: str | None = None
+    legal_source: str = ""
+
+
+class TrackedDeadline(_Frozen):
+    """A legal or agency deadline a request carries, with how it was computed."""
+
+    rule_id: str
+    step: str
+    complexity: str
+    amount: int
+    unit: str
+    legal_source: str
+    flag: str
+    received_at: AwareDatetime
+    due_at: AwareDatetime
+    """Exclusive: the step is on time if done strictly before this instant."""
+    status: DeadlineStatus = DeadlineStatus.RUNNING
+    pauses: tuple[PauseSpan, ...] = ()
+    extension: DeadlineExtension | None = None
+    met_at: AwareDatetime | None = None
+    calendar_version: str
+    explanation: tuple[str, ...] = ()
+
+
 class Request(_Frozen):
     """One piece of information on its way out, and where it stands."""
 
@@ -184,6 +242,15 @@ class Request(_Frozen):
     created_at: AwareDatetime
     updated_at: AwareDatetime
     metadata: JsonObject = Field(default_factory=dict)
+    deadlines: tuple[TrackedDeadline, ...] = ()
+
+    @property
+    def next_due_at(self) -> datetime | None:
+        """The earliest due time among running deadlines (None when none runs)."""
+        running = [
+            d.due_at for d in self.deadlines if d.status is DeadlineStatus.RUNNING
+        ]
+        return min(running, default=None)
 
     def valid_approvals(self, stage: str | None = None) -> tuple[Approval, ...]:
         """Approvals on the current content, not revoked (optionally of one stage)."""
@@ -296,6 +363,20 @@ class IdempotencyRecord(_Frozen):
     """The request as the first call returned it."""
 
 
+class StoredOverride(_Frozen):
+    """A calendar override added at run time, with who added it and when."""
+
+    day: date
+    kind: str
+    """``extra_day_off``, ``makeup_workday`` or ``not_a_holiday``."""
+    name: ShortText
+    legal_source: ShortText
+    note: ShortText = ""
+    verified: bool = True
+    added_by: ActorId
+    added_at: AwareDatetime
+
+
 class TriggerOption(_Frozen):
     """Whether an actor may fire a trigger now, and if not, why."""
 
@@ -313,4 +394,6 @@ class RequestQuery(_Frozen):
     unit: UnitPath | None = None
     include_subunits: bool = True
     created_by: ActorId | None = None
+    due_before: AwareDatetime | None = None
+    """Only requests with a running deadline due strictly before this instant."""
     limit: int = Field(default=100, ge=1, le=1000)

@@ -47,6 +47,8 @@ __all__ = [
 SPEAKER_ROLES: Final = frozenset({Role.HEAD, Role.SPOKESPERSON})
 #: The approval stage that needs speaker powers, unless a definition names another.
 SPEAKER_STAGE: Final = "spokesperson"
+#: Definitions name host guards as ``host:<name>``; the host registers ``<name>``.
+HOST_GUARD_PREFIX: Final = "host:"
 
 #: A host guard: returns None to allow, or the reason it denies.
 Guard = Callable[[Request, "PolicyContext"], str | None]
@@ -133,7 +135,7 @@ def _approval_denials(
                 f" {spec.stage!r} needs a different person"
             )
         denials.append(Denial(SeparationOfDutiesError, message))
-    if spec.stage == SPEAKER_STAGE and not _speaker(ctx, request):
+    if spec.stage in definition.speaker_stages and not _speaker(ctx, request):
         denials.append(
             Denial(
                 NotPermittedError,
@@ -207,11 +209,20 @@ def _guard_denials(
             denials.extend(_approvals_missing(definition, request))
         elif guard == "classification_releasable":
             denials.extend(_classification_denials(request))
-    for name, host_guard in ctx.host_guards.items():
-        reason = host_guard(request, ctx)
-        if reason is not None:
-            denials.append(Denial(NotPermittedError, f"guard {name!r}: {reason}"))
+        elif guard.startswith(HOST_GUARD_PREFIX):
+            denials.extend(_host_guard(guard, ctx, request))
     return denials
+
+
+def _host_guard(guard: str, ctx: PolicyContext, request: Request) -> list[Denial]:
+    name = guard.removeprefix(HOST_GUARD_PREFIX)
+    host_guard = ctx.host_guards.get(name)
+    if host_guard is None:  # fail closed: a definition names a guard nobody registered
+        return [Denial(NotPermittedError, f"guard {name!r} is not registered")]
+    reason = host_guard(request, ctx)
+    if reason is None:
+        return []
+    return [Denial(NotPermittedError, f"guard {name!r}: {reason}")]
 
 
 def evaluate(

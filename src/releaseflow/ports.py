@@ -9,7 +9,8 @@ suite every backend (including third-party ones) must pass.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
 from .models import (
@@ -20,12 +21,18 @@ from .models import (
     IdempotencyRecord,
     Request,
     RequestQuery,
+    StoredOverride,
 )
+
+if TYPE_CHECKING:
+    from .queries import AuditCursor, AuditQuery
 
 __all__ = [
     "AuditLog",
+    "CalendarLog",
     "Directory",
     "IdempotencyLog",
+    "NoticeLog",
     "RequestRepository",
     "Store",
     "UnitOfWork",
@@ -59,6 +66,16 @@ class RequestRepository(Protocol):
         """Every request, in id order (for verification)."""
         ...
 
+    def due(
+        self, before: datetime, *, after: tuple[datetime, UUID] | None, limit: int
+    ) -> list[Request]:
+        """Requests whose earliest running deadline is before ``before``.
+
+        Ordered by (next due time, id), starting strictly after ``after``: keyset
+        pages for the deadline sweep.
+        """
+        ...
+
 
 class AuditLog(Protocol):
     """The append-only, hash-chained audit ledgers."""
@@ -87,6 +104,17 @@ class AuditLog(Protocol):
         self, *, ledger: int | None = None, request_id: UUID | None = None
     ) -> Iterator[AuditEntry]:
         """Entries in (ledger, seq) order, optionally of one ledger or request."""
+        ...
+
+    def query(
+        self, query: AuditQuery, *, after: AuditCursor | None, limit: int
+    ) -> list[AuditEntry]:
+        """At most ``limit`` entries matching ``query``, in its order, after ``after``.
+
+        Semantics are those of :func:`releaseflow.queries.matches` and
+        :func:`releaseflow.queries.sort_key`: keyset pages, literal text matches,
+        values bound as parameters (SQL: :func:`releaseflow.queries.sql_query`).
+        """
         ...
 
 
@@ -136,6 +164,30 @@ class IdempotencyLog(Protocol):
         ...
 
 
+class NoticeLog(Protocol):
+    """Deadline notices already sent: each (request, rule, kind) at most once."""
+
+    def record(self, request_id: UUID, rule_id: str, kind: str, at: datetime) -> bool:
+        """Insert the notice unless present; True when this call inserted it.
+
+        Two units of work racing on the same notice: exactly one gets True (the
+        other waits for it and gets False, or fails with a storage error).
+        """
+        ...
+
+
+class CalendarLog(Protocol):
+    """Calendar overrides an agency added at run time (audited by the engine)."""
+
+    def overrides(self) -> list[StoredOverride]:
+        """Every stored override, oldest first."""
+        ...
+
+    def add(self, override: StoredOverride) -> None:
+        """Store an override (one per date: a later one for the same date wins)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; rolled back unless committed."""
 
@@ -157,6 +209,16 @@ class UnitOfWork(Protocol):
     @property
     def idempotency(self) -> IdempotencyLog:
         """The idempotency records of this transaction."""
+        ...
+
+    @property
+    def notices(self) -> NoticeLog:
+        """Deadline notices of this transaction."""
+        ...
+
+    @property
+    def calendar(self) -> CalendarLog:
+        """Stored calendar overrides of this transaction."""
         ...
 
     def commit(self) -> None:

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Protocol
 from uuid import UUID, uuid4
 
+from pydantic import BaseModel
+
 from . import policy
+from .calendar import VietnamCalendar, WorkingCalendar
 from .canonical import canonical_bytes, sha256_hex
 from .chain import ledger_for, seal
 from .commands import CreateCommand, EditCommand, RefusalPayload, ReleasePayload
+from .deadlines import RuleSet, default_rule_set
 from .defaults import default_definitions
 from .definitions import Action, TransitionSpec, WorkflowDefinition
 from .exceptions import (
@@ -31,6 +35,7 @@ from .exceptions import (
     ValidationError,
 )
 from .models import (
+    MAX_JSON_BYTES,
     Approval,
     AuditEntry,
     IdempotencyRecord,
@@ -44,7 +49,9 @@ from .models import (
     parse,
 )
 from .ports import Store, UnitOfWork
-from .text import MAX_SHORT, canonical_actor_id, clean_text
+from .scheduling import CalendarChange, SweepReport
+from .text import MAX_SHORT, canonical_actor_id, clean_json, clean_text
+from .tracking import DeadlinePlanner, DeadlineView
 from .vocabulary import (
     REFUSAL_GROUNDS_BY_FAMILY,
     AuditEvent,
@@ -83,7 +90,24 @@ def _aware(value: datetime, field: str) -> datetime:
         raise ValidationError(
             f"{field} must be timezone-aware", field=field, rule="aware_datetime"
         )
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValidationError(
+            f"{field} is out of range in UTC", field=field, rule="datetime_range"
+        ) from exc
+
+
+def _deadline_changes(before: Request, after: Request) -> dict[str, Any]:
+    """The deadlines a change touched, for the audit payload."""
+    if before.deadlines == after.deadlines:
+        return {}
+    return {
+        "deadlines": [
+            {"rule_id": d.rule_id, "status": d.status.value, "due_at": d.due_at}
+            for d in after.deadlines
+        ]
+    }
 
 
 def _key(key: str | None) -> str | None:
@@ -100,13 +124,19 @@ def _key(key: str | None) -> str | None:
 def _payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     cleaned: dict[str, Any] = {}
     for name, value in payload.items():
-        if isinstance(value, str):
-            value = clean_text(value, field=name, max_length=MAX_SHORT * 5)
-        cleaned[name] = value
+        # nested strings too: a NUL or bidi control inside a list must not reach
+        # the audit log (PostgreSQL refuses NUL; SQLite would store it)
+        cleaned[name] = clean_json(value, field=name, max_length=MAX_SHORT * 5)
     try:
-        canonical_bytes(cleaned)
+        size = len(canonical_bytes(cleaned))
     except RecursionError as exc:
         raise ValidationError("payload is nested too deeply", field="payload") from exc
+    if size > MAX_JSON_BYTES:
+        raise ValidationError(
+            f"payload encodes to more than {MAX_JSON_BYTES} bytes",
+            field="payload",
+            rule="max_bytes",
+        )
     return cleaned
 
 
@@ -122,6 +152,14 @@ class ReleaseFlow:
             through :attr:`directory`.
         test_hook: called with a point name (``after_load``, ``before_commit``,
             ``after_commit``) inside each write; for deterministic concurrency tests.
+        guards: host guards by name; a definition lists one as ``host:<name>``.
+            Each gets ``(request, policy_context)`` and returns None to allow or
+            the reason it denies. A guard a definition names but nobody
+            registered denies (fail closed).
+        calendar: the working-day calendar (default: Vietnam, shipped overrides
+            plus those stored at run time).
+        deadline_rules: the deadline rule set (default: ``default_rule_set()``).
+        due_soon: how close a due time must be to count as "due soon".
     """
 
     def __init__(
@@ -132,6 +170,10 @@ class ReleaseFlow:
         clock: Clock = _utcnow,
         role_provider: RoleProvider | None = None,
         test_hook: TestHook | None = None,
+        guards: Mapping[str, policy.Guard] | None = None,
+        calendar: WorkingCalendar | None = None,
+        deadline_rules: RuleSet | None = None,
+        due_soon: timedelta = timedelta(days=1),
     ) -> None:
         from .audit import AuditService
         from .directory import DirectoryService
@@ -140,6 +182,14 @@ class ReleaseFlow:
         self._clock = clock
         self._role_provider = role_provider
         self._hook = test_hook
+        self._guards: Mapping[str, policy.Guard] = dict(guards or {})
+        self._base_calendar: WorkingCalendar = calendar or VietnamCalendar()
+        self.calendar: WorkingCalendar = self._base_calendar
+        self.deadline_rules: RuleSet = deadline_rules or default_rule_set()
+        self._planner = DeadlinePlanner(
+            self.calendar, self.deadline_rules, due_soon=due_soon
+        )
+        self._load_stored_overrides()
         self.definitions = DefinitionRegistry(default_definitions())
         for definition in definitions:
             self.definitions.register(definition)
@@ -157,7 +207,16 @@ class ReleaseFlow:
         ``releaseflow.storage.sql``. Options not meant for the store are passed to
         :class:`ReleaseFlow`.
         """
-        flow_keys = {"definitions", "clock", "role_provider", "test_hook"}
+        flow_keys = {
+            "definitions",
+            "guards",
+            "clock",
+            "role_provider",
+            "test_hook",
+            "calendar",
+            "deadline_rules",
+            "due_soon",
+        }
         flow_options = {k: v for k, v in options.items() if k in flow_keys}
         store_options = {k: v for k, v in options.items() if k not in flow_keys}
         store: Store
@@ -190,12 +249,107 @@ class ReleaseFlow:
         with self._store.unit_of_work(write=False) as uow:
             return uow.requests.get(rid)
 
-    def find(self, query: RequestQuery | None = None, **filters: Any) -> list[Request]:
-        """Requests matching ``query`` (or the same filters as keyword arguments)."""
+    def find(
+        self,
+        query: RequestQuery | None = None,
+        *,
+        overdue: bool = False,
+        **filters: Any,
+    ) -> list[Request]:
+        """Requests matching ``query`` (or the same filters as keyword arguments).
+
+        ``overdue=True`` keeps only requests with a running deadline already past
+        (the same as ``due_before=flow.now()``).
+        """
         if query is None:
+            if overdue:
+                filters["due_before"] = self.now()
             query = parse(RequestQuery, filters)
         with self._store.unit_of_work(write=False) as uow:
             return uow.requests.find(query)
+
+    def deadlines(self, request_id: UUID | str) -> list[DeadlineView]:
+        """The request's deadlines: due time, state now, and how each was computed."""
+        request = self.get(request_id)
+        now = self.now()
+        return [self._planner.view(d, now) for d in request.deadlines]
+
+    def sweep_deadlines(self) -> SweepReport:
+        """Send ``deadline_due_soon`` / ``deadline_missed`` once per deadline.
+
+        Safe to run from several processes at once: each notice is recorded with
+        an insert-if-absent in the same transaction that decides to send it.
+        """
+        from .scheduling import sweep_deadlines
+
+        return sweep_deadlines(self, self._planner)
+
+    def add_calendar_override(
+        self,
+        *,
+        day: date,
+        kind: str,
+        name: str,
+        legal_source: str,
+        actor: str,
+        note: str = "",
+        verified: bool = True,
+    ) -> CalendarChange:
+        """Add a working-day announcement at run time (administrators only).
+
+        ``kind`` is ``extra_day_off``, ``makeup_workday`` or ``not_a_holiday``;
+        ``legal_source`` names the announcement. The override is stored and
+        audited, and every open deadline is recomputed under the new calendar in
+        the same transaction (each moved request gets its own audit entry).
+        """
+        from .scheduling import add_calendar_override
+
+        return add_calendar_override(
+            self,
+            day=day,
+            kind=kind,
+            name=name,
+            legal_source=legal_source,
+            actor=actor,
+            note=note,
+            verified=verified,
+        )
+
+    def reload_calendar(self) -> str:
+        """Re-read stored overrides (after another process added one); new version."""
+        self._load_stored_overrides()
+        return self.calendar.version
+
+    def _load_stored_overrides(self) -> None:
+        extend = getattr(self._base_calendar, "with_overrides", None)
+        if extend is None:
+            return
+        with self._store.unit_of_work(write=False) as uow:
+            stored = uow.calendar.overrides()
+        if stored:
+            from .calendar import CalendarOverride, OverrideKind
+
+            self._use_calendar(
+                extend(
+                    [
+                        CalendarOverride(
+                            day=o.day,
+                            kind=OverrideKind(o.kind),
+                            name=o.name,
+                            legal_source=o.legal_source,
+                            note=o.note,
+                            verified=o.verified,
+                        )
+                        for o in stored
+                    ]
+                )
+            )
+
+    def _use_calendar(self, calendar: WorkingCalendar) -> None:
+        self.calendar = calendar
+        self._planner = DeadlinePlanner(
+            calendar, self.deadline_rules, due_soon=self._planner.due_soon
+        )
 
     def available_triggers(
         self, request_id: UUID | str, actor: str
@@ -304,7 +458,14 @@ class ReleaseFlow:
             updated_at=now,
             metadata=draft.metadata,
         )
-        fingerprint = self._fingerprint("create", None, who, fields, definition)
+        request = request.model_copy(update={"deadlines": self._planner.plan(request)})
+        fingerprint = (
+            self._fingerprint(
+                "create", None, who, {**fields, "received_at": received_at}, definition
+            )
+            if key is not None
+            else ""
+        )
         with self._store.unit_of_work() as uow:
             replay = self._replayed(uow, key, who, fingerprint)
             if replay is not None:
@@ -353,8 +514,10 @@ class ReleaseFlow:
         who = canonical_actor_id(actor)
         key = _key(idempotency_key)
         changes = parse(EditCommand, {"title": title, "body": body, "reason": reason})
-        fingerprint = self._fingerprint(
-            "edit", rid, who, changes.model_dump(), expected_version
+        fingerprint = (
+            self._fingerprint("edit", rid, who, changes.model_dump(), expected_version)
+            if key is not None
+            else ""
         )
         with self._store.unit_of_work() as uow:
             replay = self._replayed(uow, key, who, fingerprint)
@@ -438,8 +601,12 @@ class ReleaseFlow:
         key = _key(idempotency_key)
         name = clean_text(trigger, field="trigger", max_length=64)
         data = _payload(payload)
-        fingerprint = self._fingerprint(
-            "fire", rid, who, {"trigger": name, **data}, expected_version
+        fingerprint = (
+            self._fingerprint(
+                "fire", rid, who, {"trigger": name, **data}, expected_version
+            )
+            if key is not None
+            else ""
         )
         with self._store.unit_of_work() as uow:
             replay = self._replayed(uow, key, who, fingerprint)
@@ -457,6 +624,10 @@ class ReleaseFlow:
             updated, event = self._apply(
                 compiled.definition, spec, dest, request, ctx, data
             )
+            deadlines = self._planner.on_transition(
+                compiled.definition, spec, request, updated, data, ctx.now
+            )
+            updated = updated.model_copy(update={"deadlines": deadlines})
             entry = self._write(
                 uow,
                 request,
@@ -465,7 +636,7 @@ class ReleaseFlow:
                 actor=who,
                 ctx=ctx,
                 trigger=name,
-                payload=data,
+                payload={**data, **_deadline_changes(request, updated)},
             )
             self._remember(uow, key, who, fingerprint, updated, entry)
             self._commit(uow)
@@ -679,9 +850,7 @@ class ReleaseFlow:
     ) -> policy.PolicyContext:
         uow.directory.lock()
         if self._role_provider is not None:
-            roles = frozenset(
-                Role(r) for r in self._role_provider.roles_for(actor, request.unit)
-            )
+            roles = self._provided_roles(actor, request.unit)
         else:
             roles = frozenset(
                 g.role
@@ -690,8 +859,23 @@ class ReleaseFlow:
             )
         auths = tuple(uow.directory.authorisations(actor=actor, request_id=request.id))
         return policy.PolicyContext(
-            actor=actor, roles=roles, authorisations=auths, now=self.now()
+            actor=actor,
+            roles=roles,
+            authorisations=auths,
+            now=self.now(),
+            host_guards=self._guards,
         )
+
+    def _provided_roles(self, actor: str, unit: str) -> frozenset[Role]:
+        assert self._role_provider is not None
+        try:
+            return frozenset(
+                Role(r) for r in self._role_provider.roles_for(actor, unit)
+            )
+        except Exception as exc:  # fail closed: a broken provider grants nothing
+            raise NotPermittedError(
+                f"the host role provider failed: {exc!r}", actor=actor
+            ) from exc
 
     def _bump(self, request: Request, **changes: Any) -> Request:
         changes.update(version=request.version + 1, updated_at=self.now())
@@ -825,7 +1009,23 @@ class ReleaseFlow:
         from . import signals
 
         signal = getattr(signals, name)
-        signals.send_isolated(signal, self, **payload)
+        if signal.receivers and not signal.is_muted:
+            # receivers get their own deep copies: a receiver that mutates a nested
+            # dict (``entry.payload``, ``request.metadata``) must not reach stored
+            # data. Copies are made only when someone listens.
+            frozen = {
+                k: v.model_copy(deep=True) if isinstance(v, BaseModel) else v
+                for k, v in payload.items()
+            }
+            signals.send_isolated(signal, self, **frozen)
         entry = payload.get("entry")
-        if entry is not None:
-            signals.send_isolated(signals.audit_entry_written, self, entry=entry)
+        written = signals.audit_entry_written
+        # one audit_entry_written per entry: approved/released/refused follow a
+        # request_transitioned for the same entry, which already sent it
+        if (
+            entry is not None
+            and name in ("request_created", "request_transitioned")
+            and written.receivers
+            and not written.is_muted
+        ):
+            signals.send_isolated(written, self, entry=entry.model_copy(deep=True))

@@ -8,7 +8,7 @@ backend stores, hashes and compares the same code points.
 from __future__ import annotations
 
 import unicodedata
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator, BeforeValidator
 
@@ -22,6 +22,7 @@ __all__ = [
     "ShortText",
     "Text",
     "canonical_actor_id",
+    "clean_json",
     "clean_text",
 ]
 
@@ -67,6 +68,42 @@ def clean_text(value: str, *, field: str = "text", max_length: int = MAX_BODY) -
     return text
 
 
+def clean_json(
+    value: Any, *, field: str = "value", max_length: int = MAX_BODY, depth: int = 0
+) -> Any:
+    """Return ``value`` with :func:`clean_text` applied to every nested string and key.
+
+    Lists, tuples and dicts are walked (at most 32 levels); other values are kept
+    as they are (the canonical-JSON rules judge them).
+
+    Raises:
+        ValidationError: naming the field path of the first bad string.
+    """
+    if depth > 32:
+        raise ValidationError(
+            f"{field} is nested too deeply", field=field, rule="max_depth"
+        )
+    if isinstance(value, str):
+        return clean_text(value, field=field, max_length=max_length)
+    if isinstance(value, dict):
+        return {
+            clean_text(key, field=field, max_length=MAX_SHORT)
+            if isinstance(key, str)
+            else key: clean_json(
+                item, field=f"{field}.{key}", max_length=max_length, depth=depth + 1
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [
+            clean_json(
+                item, field=f"{field}[{i}]", max_length=max_length, depth=depth + 1
+            )
+            for i, item in enumerate(value)
+        ]
+    return value
+
+
 def _script_of(char: str) -> str | None:
     name = unicodedata.name(char, "")
     for script in _CONFUSABLE_SCRIPTS:
@@ -75,19 +112,35 @@ def _script_of(char: str) -> str | None:
     return None
 
 
+def _width_mapped(text: str) -> str:
+    """Map fullwidth and halfwidth forms to their ordinary letters (PRECIS)."""
+    if text.isascii():
+        return text
+    return "".join(
+        unicodedata.normalize("NFKC", char)
+        if unicodedata.decomposition(char).startswith(("<wide>", "<narrow>"))
+        else char
+        for char in text
+    )
+
+
 def canonical_actor_id(value: str, *, field: str = "actor") -> str:
     """Return the one canonical form of an actor id (NFC, case-folded).
 
     Ids are letters, digits and ``. _ - @ +``; no spaces, controls or format
     characters; no mixing of Latin, Cyrillic and Greek letters (``alice`` spelt
     with a Cyrillic ``a``, U+0430, is refused, not treated as ``alice``).
+    Fullwidth and halfwidth forms map to their ordinary letters (fullwidth U+FF41
+    is ``a``); other compatibility characters (mathematical letters, ligatures) are
+    refused.
 
     Raises:
         ValidationError: naming ``field`` when the id breaks a rule.
     """
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be text", field=field, rule="type")
-    ident = unicodedata.normalize("NFC", unicodedata.normalize("NFC", value).casefold())
+    mapped = _width_mapped(unicodedata.normalize("NFC", value))
+    ident = unicodedata.normalize("NFC", mapped.casefold())
     if not ident:
         raise ValidationError(f"{field} must not be empty", field=field, rule="empty")
     if len(ident) > MAX_ACTOR_ID:
@@ -100,6 +153,14 @@ def canonical_actor_id(value: str, *, field: str = "actor") -> str:
     for char in ident:
         if char in _ID_PUNCTUATION:
             continue
+        if unicodedata.decomposition(char).startswith("<"):
+            # A compatibility character (mathematical letters, ligatures, circled
+            # or superscript forms) looks like another id; PRECIS disallows it.
+            raise ValidationError(
+                f"{field} holds the compatibility character U+{ord(char):04X}",
+                field=field,
+                rule="actor_compatibility",
+            )
         category = unicodedata.category(char)
         if not (category.startswith("L") or category.startswith("N")):
             raise ValidationError(

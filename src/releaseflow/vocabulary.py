@@ -195,3 +195,7 @@ class AuditEvent(StrEnum):
     AUTHORISATION_REVOKED = "authorisation_revoked"
     READ = "read"
     """Someone read or exported the audit log."""
+    CALENDAR_CHANGED = "calendar_changed"
+    """A working-day override was added at run time."""
+    DEADLINES_RECOMPUTED = "deadlines_recomputed"
+    """A calendar change moved a request's open deadlines."""

@@ -107,6 +107,11 @@ def mermaid(definition: WorkflowDefinition) -> str:
     model = _Model()
     graph.add_model(model)
     text: str = model.get_graph().draw(None)  # type: ignore[attr-defined]
+    # transitions writes the title as a bare front-matter scalar (``---\nname@1\n---``);
+    # Mermaid reads front matter as a YAML mapping, so make it ``title: name@1``.
+    bare = f"---\n{definition.key}\n---\n"
+    if text.startswith(bare):
+        text = f"---\ntitle: {definition.key}\n---\n" + text[len(bare) :]
     return text
 
 

@@ -10,10 +10,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from uuid import UUID
 
 from ..chain import GENESIS_HASH
-from ..exceptions import ConflictError, RequestNotFoundError, StorageBusyError
+from ..exceptions import (
+    ConflictError,
+    RequestNotFoundError,
+    StorageBusyError,
+    ValidationError,
+)
 from ..models import (
     AuditEntry,
     Authorisation,
@@ -22,7 +28,9 @@ from ..models import (
     IdempotencyRecord,
     Request,
     RequestQuery,
+    StoredOverride,
 )
+from ..queries import AuditCursor, AuditQuery, select_page
 
 __all__ = ["InMemoryStore", "InMemoryUnitOfWork"]
 
@@ -37,6 +45,8 @@ class _Data:
     authorisations: dict[UUID, Authorisation] = field(default_factory=dict)
     idempotency: dict[str, IdempotencyRecord] = field(default_factory=dict)
     directory_version: int = 0
+    notices: set[tuple[UUID, str, str]] = field(default_factory=set)
+    overrides: list[StoredOverride] = field(default_factory=list)
 
 
 @dataclass
@@ -47,6 +57,8 @@ class _Staged:
     authorisations: dict[UUID, Authorisation] = field(default_factory=dict)
     idempotency: dict[str, IdempotencyRecord] = field(default_factory=dict)
     directory_version: int | None = None
+    notices: set[tuple[UUID, str, str]] = field(default_factory=set)
+    overrides: list[StoredOverride] = field(default_factory=list)
 
 
 class _Requests:
@@ -98,6 +110,10 @@ class _Requests:
                 return False
             if query.created_by is not None and r.created_by != query.created_by:
                 return False
+            if query.due_before is not None:
+                due = r.next_due_at
+                if due is None or due >= query.due_before:
+                    return False
             if query.unit is not None:
                 under = query.include_subunits and r.unit.startswith(query.unit + "/")
                 if r.unit != query.unit and not under:
@@ -114,6 +130,17 @@ class _Requests:
     def iter_all(self) -> Iterator[Request]:
         merged = self._merged()
         return iter([merged[k] for k in sorted(merged)])
+
+    def due(
+        self, before: datetime, *, after: tuple[datetime, UUID] | None, limit: int
+    ) -> list[Request]:
+        keyed = [
+            ((due, r.id), r)
+            for r in self._merged().values()
+            if (due := r.next_due_at) is not None and due < before
+        ]
+        keyed.sort(key=lambda pair: pair[0])
+        return [r for key, r in keyed if after is None or key > after][:limit]
 
 
 class _Audit:
@@ -159,6 +186,11 @@ class _Audit:
             for entry in self._ledger(number):
                 if request_id is None or entry.request_id == request_id:
                     yield entry
+
+    def query(
+        self, query: AuditQuery, *, after: AuditCursor | None, limit: int
+    ) -> list[AuditEntry]:
+        return select_page(self.entries(), query, after=after, limit=limit)
 
 
 class _Directory:
@@ -231,6 +263,31 @@ class _Idempotency:
         self._uow.staged.idempotency[record.key] = record
 
 
+class _Notices:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def record(self, request_id: UUID, rule_id: str, kind: str, at: datetime) -> bool:
+        self._uow.check_write()
+        key = (request_id, rule_id, kind)
+        if key in self._uow.data.notices or key in self._uow.staged.notices:
+            return False
+        self._uow.staged.notices.add(key)
+        return True
+
+
+class _Calendar:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def overrides(self) -> list[StoredOverride]:
+        return [*self._uow.data.overrides, *self._uow.staged.overrides]
+
+    def add(self, override: StoredOverride) -> None:
+        self._uow.check_write()
+        self._uow.staged.overrides.append(override)
+
+
 class InMemoryUnitOfWork:
     """One serialised transaction over the in-memory data."""
 
@@ -243,6 +300,8 @@ class InMemoryUnitOfWork:
         self._audit = _Audit(self, store.ledger_count)
         self._directory = _Directory(self)
         self._idempotency = _Idempotency(self)
+        self._notices = _Notices(self)
+        self._calendar = _Calendar(self)
         self._open = False
 
     @property
@@ -264,6 +323,16 @@ class InMemoryUnitOfWork:
     def idempotency(self) -> _Idempotency:
         """The idempotency records."""
         return self._idempotency
+
+    @property
+    def notices(self) -> _Notices:
+        """The deadline notices."""
+        return self._notices
+
+    @property
+    def calendar(self) -> _Calendar:
+        """The stored calendar overrides."""
+        return self._calendar
 
     def check_write(self) -> None:
         """Refuse writes in a read-only unit of work."""
@@ -294,6 +363,8 @@ class InMemoryUnitOfWork:
                 data.grants[key] = grant
         data.authorisations.update(staged.authorisations)
         data.idempotency.update(staged.idempotency)
+        data.notices |= staged.notices
+        data.overrides.extend(staged.overrides)
         if staged.directory_version is not None:
             data.directory_version = staged.directory_version
         self.staged = _Staged()
@@ -308,7 +379,9 @@ class InMemoryStore:
 
     def __init__(self, *, ledger_count: int = 16, busy_timeout: float = 30.0) -> None:
         if ledger_count < 1:
-            raise ValueError("ledger_count must be at least 1")
+            raise ValidationError(
+                "ledger_count must be at least 1", field="ledger_count", rule="min"
+            )
         self._ledger_count = ledger_count
         self.busy_timeout = busy_timeout
         self._data = _Data()

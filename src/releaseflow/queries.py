@@ -1,0 +1,439 @@
+"""Audit-log queries: the filter model, keyset cursors and the reference matcher.
+
+A query is an :class:`AuditQuery` (filters from an allow-list, one ordering) plus a
+page size and an opaque cursor. Pages are **keyset** pages: each page starts strictly
+after the sort key of the previous page's last entry, never at an offset, so an
+entry that existed when the first page was read appears exactly once however many
+entries are appended between pages.
+
+Orderings (both total, so no two entries tie):
+
+* ``"time"``: by ``(at, ledger, seq)``;
+* ``"sequence"``: by ``(ledger, seq)``, the order the chain is verified in.
+
+Text filters match **literally and exactly** (no wildcards); a backend that
+implements them with ``LIKE`` escapes ``%`` and ``_``. :func:`matches` is the
+reference semantics every backend must agree with; :func:`select_page` applies it to
+any stream of entries with memory bounded by the page size; :func:`sql_query` is the
+SQL implementation (bound parameters only).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import heapq
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
+
+from .canonical import canonical_bytes, format_timestamp
+from .exceptions import ValidationError
+from .models import AuditEntry, UnitPath, parse
+from .text import canonical_actor_id, clean_text
+from .vocabulary import AuditEvent, RefusalGround, RequestKind
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+__all__ = [
+    "AUDIT_FILTERS",
+    "MAX_LIMIT",
+    "AuditCursor",
+    "AuditPage",
+    "AuditQuery",
+    "decode_cursor",
+    "encode_cursor",
+    "make_query",
+    "matches",
+    "select_page",
+    "sort_key",
+    "sql_query",
+    "validate_limit",
+]
+
+#: The largest page a query returns.
+MAX_LIMIT: Final = 1000
+#: The longest text filter value accepted.
+MAX_FILTER_TEXT: Final = 200
+_MAX_CURSOR: Final = 512
+_CURSOR_RE: Final = re.compile(r"^[A-Za-z0-9_-]+\.[0-9a-f]{16}$")
+_MAX_SEQ: Final = 2**63 - 1
+_MAX_LEDGER: Final = 2**31 - 1
+
+Order = Literal["time", "sequence"]
+
+
+def _filter_text(value: str) -> str:
+    text = clean_text(value, field="filter", max_length=MAX_FILTER_TEXT)
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def _actor(value: str) -> str:
+    text = _filter_text(value)
+    try:
+        return canonical_actor_id(text)
+    except ValidationError:
+        return text  # not a valid id: matched literally, so it matches nothing
+
+
+#: A text filter: NFC, no control characters, 1-200 characters, matched exactly.
+FilterText = Annotated[str, AfterValidator(_filter_text)]
+#: An actor filter: canonicalised like stored actor ids when it is a valid id.
+ActorFilter = Annotated[str, AfterValidator(_actor)]
+
+
+class AuditQuery(BaseModel):
+    """Which audit entries to return, and in which order.
+
+    Every filter is optional; given filters combine with AND. ``unit`` matches the
+    unit and (with ``include_subunits``) every unit below it. ``since`` is
+    inclusive and ``until`` exclusive; both must be timezone-aware. ``role``
+    matches an entry whose ``roles`` contain it; ``ground`` matches a refusal
+    under that ground or a classification citing it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    request_id: UUID | None = None
+    kind: RequestKind | None = None
+    actor: ActorFilter | None = None
+    role: FilterText | None = None
+    trigger: FilterText | None = None
+    event: AuditEvent | None = None
+    from_state: FilterText | None = None
+    to_state: FilterText | None = None
+    ground: RefusalGround | None = None
+    unit: UnitPath | None = None
+    include_subunits: bool = True
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    order: Order = "time"
+    scope: tuple[UnitPath, ...] | None = None
+    """Set by the service for an actor's read access, never by callers: only
+    entries under one of these units (or with no unit) are returned."""
+
+    def fingerprint(self) -> str:
+        """A short digest of the query (binds a cursor to the query it came from)."""
+        plain = self.model_dump(mode="json")
+        return hashlib.sha256(canonical_bytes(plain)).hexdigest()[:16]
+
+
+#: The filters callers may pass (``scope`` is set by the service only).
+AUDIT_FILTERS: Final = tuple(
+    name for name in AuditQuery.model_fields if name != "scope"
+)
+
+
+class AuditPage(BaseModel):
+    """One page of query results and the cursor of the next page (None at the end)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entries: list[AuditEntry]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True, order=True)
+class AuditCursor:
+    """A position in one ordering: the sort key of the last entry already returned."""
+
+    at: datetime | None
+    ledger: int
+    seq: int
+
+    def key(self, order: Order) -> tuple[Any, ...]:
+        """The sort key this cursor stands for under ``order``."""
+        if order == "time":
+            return (self.at, self.ledger, self.seq)
+        return (self.ledger, self.seq)
+
+
+def make_query(filters: dict[str, Any]) -> AuditQuery:
+    """Validate keyword filters into an :class:`AuditQuery`.
+
+    Raises:
+        ValidationError: naming an unknown filter, or the first bad value.
+    """
+    unknown = sorted(set(filters) - set(AUDIT_FILTERS))
+    if unknown:
+        raise ValidationError(
+            f"unknown audit filter {unknown[0]!r}; allowed: {', '.join(AUDIT_FILTERS)}",
+            field=unknown[0],
+            rule="unknown_filter",
+        )
+    query = parse(AuditQuery, {k: v for k, v in filters.items() if v is not None})
+    if query.since and query.until and query.since >= query.until:
+        raise ValidationError(
+            "since must be before until", field="since", rule="time_range"
+        )
+    return query
+
+
+def validate_limit(limit: object) -> int:
+    """Return ``limit`` if it is an int in 1..:data:`MAX_LIMIT`.
+
+    Raises:
+        ValidationError: for anything else (negative, zero, huge, not an int).
+    """
+    if type(limit) is not int or not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError(
+            f"limit must be an integer from 1 to {MAX_LIMIT}",
+            field="limit",
+            rule="limit",
+        )
+    return limit
+
+
+# -- reference semantics ------------------------------------------------------
+
+
+def _under(unit: str | None, root: str, subunits: bool = True) -> bool:
+    if unit is None:
+        return False
+    return unit == root or (subunits and unit.startswith(root + "/"))
+
+
+def _cites_ground(entry: AuditEntry, ground: str) -> bool:
+    if entry.payload.get("ground") == ground:
+        return True
+    grounds = entry.payload.get("grounds")
+    return (
+        entry.event is AuditEvent.CLASSIFIED
+        and isinstance(grounds, list)
+        and ground in grounds
+    )
+
+
+def matches(entry: AuditEntry, query: AuditQuery) -> bool:
+    """Whether ``entry`` passes every filter of ``query`` (the reference semantics)."""
+    q = query
+    checks = (
+        q.request_id is None or entry.request_id == q.request_id,
+        q.kind is None or entry.request_kind is q.kind,
+        q.actor is None or entry.actor == q.actor,
+        q.role is None or q.role in entry.roles,
+        q.trigger is None or entry.trigger == q.trigger,
+        q.event is None or entry.event is q.event,
+        q.from_state is None or entry.from_state == q.from_state,
+        q.to_state is None or entry.to_state == q.to_state,
+        q.unit is None or _under(entry.unit, q.unit, q.include_subunits),
+        q.since is None or entry.at >= q.since,
+        q.until is None or entry.at < q.until,
+    )
+    if not all(checks):
+        return False
+    if q.ground is not None and not _cites_ground(entry, q.ground.value):
+        return False
+    if q.scope is not None and entry.unit is not None:
+        return any(_under(entry.unit, root) for root in q.scope)
+    return True
+
+
+def sort_key(entry: AuditEntry, order: Order) -> tuple[Any, ...]:
+    """The entry's key under ``order`` (comparable with :meth:`AuditCursor.key`)."""
+    if order == "time":
+        return (entry.at, entry.ledger, entry.seq)
+    return (entry.ledger, entry.seq)
+
+
+def select_page(
+    entries: Iterable[AuditEntry],
+    query: AuditQuery,
+    *,
+    after: AuditCursor | None,
+    limit: int,
+) -> list[AuditEntry]:
+    """The first ``limit`` matching entries after ``after`` (memory ~ ``limit``)."""
+    start = after.key(query.order) if after is not None else None
+    candidates = (
+        e
+        for e in entries
+        if matches(e, query) and (start is None or sort_key(e, query.order) > start)
+    )
+    return heapq.nsmallest(limit, candidates, key=lambda e: sort_key(e, query.order))
+
+
+# -- cursors ------------------------------------------------------------------
+
+
+def encode_cursor(entry: AuditEntry, query: AuditQuery) -> str:
+    """An opaque cursor pointing just after ``entry`` in ``query``'s ordering."""
+    body = {
+        "v": 1,
+        "o": query.order,
+        "q": query.fingerprint(),
+        "l": entry.ledger,
+        "s": entry.seq,
+        "t": format_timestamp(entry.at) if query.order == "time" else None,
+    }
+    raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    text = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return f"{text}.{hashlib.sha256(raw).hexdigest()[:16]}"
+
+
+def _bad_cursor(why: str) -> ValidationError:
+    return ValidationError(f"cursor is not valid: {why}", field="cursor", rule="cursor")
+
+
+def _int_in(value: object, low: int, high: int) -> int:
+    if type(value) is not int or not low <= value <= high:
+        raise _bad_cursor("position out of range")
+    return value
+
+
+def decode_cursor(token: object, query: AuditQuery) -> AuditCursor:
+    """Read a cursor made by :func:`encode_cursor` for the same query.
+
+    Raises:
+        ValidationError: when the cursor is malformed, altered, or belongs to a
+            different query or ordering.
+    """
+    if not isinstance(token, str) or len(token) > _MAX_CURSOR:
+        raise _bad_cursor("not a cursor string")
+    if not _CURSOR_RE.match(token):
+        raise _bad_cursor("malformed")
+    text, check = token.split(".")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        body = json.loads(raw)
+    except (binascii.Error, ValueError, RecursionError) as exc:
+        raise _bad_cursor("malformed") from exc
+    if hashlib.sha256(raw).hexdigest()[:16] != check:
+        raise _bad_cursor("checksum does not match (altered?)")
+    if not isinstance(body, dict) or set(body) != {"v", "o", "q", "l", "s", "t"}:
+        raise _bad_cursor("malformed")
+    if body["v"] != 1:
+        raise _bad_cursor("unknown version")
+    if body["o"] != query.order or body["q"] != query.fingerprint():
+        raise _bad_cursor("it belongs to a different query or ordering")
+    ledger = _int_in(body["l"], 0, _MAX_LEDGER)
+    seq = _int_in(body["s"], 0, _MAX_SEQ)
+    at: datetime | None = None
+    if query.order == "time":
+        stamp = body["t"]
+        if not isinstance(stamp, str) or not stamp.endswith("Z") or len(stamp) > 40:
+            raise _bad_cursor("bad time")
+        try:
+            at = datetime.fromisoformat(stamp[:-1]).replace(tzinfo=UTC)
+        except ValueError as exc:
+            raise _bad_cursor("bad time") from exc
+    return AuditCursor(at=at, ledger=ledger, seq=seq)
+
+
+# -- SQL ----------------------------------------------------------------------
+
+
+def _payload_field(dialect: str, column: Any, name: str) -> Any:
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql
+
+    if dialect == "postgresql":
+        return sa.cast(column, postgresql.JSONB)[name].astext
+    return sa.type_coerce(column, sa.JSON)[name].as_string()
+
+
+def _unit_clause(column: Any, root: str, subunits: bool = True) -> Any:
+    import sqlalchemy as sa
+
+    if not subunits:
+        return column == root
+    return sa.or_(column == root, column.startswith(root + "/", autoescape=True))
+
+
+def _keyset(c: Any, order: Order, after: AuditCursor) -> Any:
+    import sqlalchemy as sa
+
+    tail = sa.or_(
+        c.ledger > after.ledger, sa.and_(c.ledger == after.ledger, c.seq > after.seq)
+    )
+    if order == "sequence":
+        return tail
+    return sa.or_(c.at > after.at, sa.and_(c.at == after.at, tail))
+
+
+def _where(dialect: str, c: Any, q: AuditQuery) -> list[Any]:
+    import sqlalchemy as sa
+
+    equal: Sequence[tuple[Any, Any]] = (
+        (c.request_id, None if q.request_id is None else str(q.request_id)),
+        (c.request_kind, None if q.kind is None else q.kind.value),
+        (c.actor, q.actor),
+        (c.trigger, q.trigger),
+        (c.event, None if q.event is None else q.event.value),
+        (c.from_state, q.from_state),
+        (c.to_state, q.to_state),
+    )
+    clauses = [column == value for column, value in equal if value is not None]
+    if q.role is not None:
+        element = json.dumps(q.role, ensure_ascii=False)
+        clauses.append(c.roles.contains(element, autoescape=True))
+    if q.ground is not None:
+        value = q.ground.value
+        clauses.append(
+            sa.or_(
+                _payload_field(dialect, c.payload, "ground") == value,
+                sa.and_(
+                    c.event == AuditEvent.CLASSIFIED.value,
+                    c.payload.contains(json.dumps(value), autoescape=True),
+                ),
+            )
+        )
+    if q.unit is not None:
+        clauses.append(_unit_clause(c.unit, q.unit, q.include_subunits))
+    if q.scope is not None:
+        clauses.append(
+            sa.or_(c.unit.is_(None), *(_unit_clause(c.unit, u) for u in q.scope))
+        )
+    if q.since is not None:
+        clauses.append(c.at >= q.since)
+    if q.until is not None:
+        clauses.append(c.at < q.until)
+    return clauses
+
+
+def _row_entry(row: Any) -> AuditEntry:
+    m = row._mapping
+    return AuditEntry.model_validate(
+        {
+            **m,
+            "roles": tuple(json.loads(m["roles"])),
+            "payload": json.loads(m["payload"]),
+        }
+    )
+
+
+def sql_query(
+    connection: sa.Connection,
+    audit: sa.Table,
+    query: AuditQuery,
+    *,
+    after: AuditCursor | None,
+    limit: int,
+) -> list[AuditEntry]:
+    """Run ``query`` against the SQL audit table (every value a bound parameter).
+
+    ``audit`` is the backend's audit-entries table (``Tables.audit``). The caller
+    wraps driver errors. Indexes that serve it: the primary key ``(ledger, seq)``,
+    ``(request_id, request_version)``, and -- to add in the schema --
+    ``(at, ledger, seq)`` and ``(actor, at, ledger, seq)``.
+    """
+    import sqlalchemy as sa
+
+    c = audit.c
+    dialect = connection.dialect.name
+    clauses = _where(dialect, c, query)
+    if after is not None:
+        clauses.append(_keyset(c, query.order, after))
+    keys = [c.ledger, c.seq] if query.order == "sequence" else [c.at, c.ledger, c.seq]
+    stmt = sa.select(audit).where(*clauses).order_by(*keys).limit(limit)
+    return [_row_entry(row) for row in connection.execute(stmt)]

@@ -1,0 +1,162 @@
+"""Driver errors to releaseflow errors: each failure maps to exactly one type.
+
+=====================================  =====================================
+Database condition                      releaseflow error
+=====================================  =====================================
+PG 40001 serialization failure,         :class:`ConflictError` (another
+MariaDB 1020 record changed,            transaction changed what this one
+unique/foreign-key violations           read or wrote: reload and decide)
+PG 40P01 deadlock, 55P03 lock timeout,  :class:`StorageBusyError` (retry the
+MariaDB 1213 deadlock, 1205 lock wait,  whole call)
+SQLite BUSY / LOCKED
+PG 57P01-57P03, class 08, MariaDB       :class:`StorageUnavailableError`
+2002/2003/2006/2013/2055, lost links    (nothing was changed)
+PG 53100, MariaDB 1021/1114, SQLite     :class:`StorageFullError`
+FULL
+SQLite IOERR, CORRUPT and the rest      :class:`StorageError`
+=====================================  =====================================
+
+A connection-class error raised while **committing** becomes
+:class:`CommitOutcomeUnknownError`: the server may have committed before the link
+broke, so only a retry with the same idempotency key can tell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Final
+
+from sqlalchemy import exc as sa_exc
+
+from ...exceptions import (
+    CommitOutcomeUnknownError,
+    ConflictError,
+    ReleaseflowError,
+    StorageBusyError,
+    StorageError,
+    StorageFullError,
+    StorageUnavailableError,
+)
+
+__all__ = ["classify", "translate"]
+
+_PG_CONFLICT: Final = {"40001"}
+_PG_BUSY: Final = {"40P01", "55P03", "57014"}
+_PG_GONE: Final = {"57P01", "57P02", "57P03", "53300"}
+_PG_FULL: Final = {"53100"}
+
+_MY_CONFLICT: Final = {1020, 1062, 1451, 1452}
+_MY_BUSY: Final = {1205, 1213}
+_MY_GONE: Final = {2002, 2003, 2006, 2013, 2055, 1927, 1053}
+_MY_FULL: Final = {1021, 1114}
+
+
+def _sqlite_kind(orig: BaseException) -> type[StorageError] | None:
+    name = str(getattr(orig, "sqlite_errorname", ""))
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return StorageBusyError
+    if name == "SQLITE_FULL":
+        return StorageFullError
+    if name.startswith("SQLITE_CANTOPEN"):
+        return StorageUnavailableError
+    return None
+
+
+def _pg_kind(orig: BaseException) -> type[ReleaseflowError] | None:
+    code = getattr(orig, "sqlstate", None)
+    if code is None:
+        return None
+    if code in _PG_CONFLICT or code.startswith("23"):
+        return ConflictError
+    if code in _PG_BUSY:
+        return StorageBusyError
+    if code in _PG_GONE or code.startswith("08"):
+        return StorageUnavailableError
+    if code in _PG_FULL:
+        return StorageFullError
+    return None
+
+
+def _mysql_kind(orig: BaseException) -> type[ReleaseflowError] | None:
+    args = getattr(orig, "args", ())
+    code = args[0] if args and isinstance(args[0], int) else None
+    if code is None:
+        return None
+    if code in _MY_CONFLICT:
+        return ConflictError
+    if code in _MY_BUSY:
+        return StorageBusyError
+    if code in _MY_GONE:
+        return StorageUnavailableError
+    if code in _MY_FULL:
+        return StorageFullError
+    return None
+
+
+def classify(
+    exc: sa_exc.SQLAlchemyError, *, committing: bool = False
+) -> ReleaseflowError:
+    """Return the one releaseflow error that stands for ``exc``."""
+    kind: type[ReleaseflowError] | None = None
+    orig = getattr(exc, "orig", None)
+    if isinstance(exc, sa_exc.DBAPIError) and orig is not None:
+        module = type(orig).__module__
+        if module.startswith("sqlite3"):
+            kind = _sqlite_kind(orig)
+        elif module.startswith("psycopg"):
+            kind = _pg_kind(orig)
+        elif module.startswith("pymysql"):
+            kind = _mysql_kind(orig)
+        if kind is None and exc.connection_invalidated:
+            kind = StorageUnavailableError
+        if kind is None and isinstance(exc, sa_exc.IntegrityError):
+            kind = ConflictError
+        if kind is None and isinstance(exc, sa_exc.OperationalError):
+            kind = StorageUnavailableError if _looks_gone(orig) else StorageError
+    elif isinstance(exc, (sa_exc.DisconnectionError, sa_exc.TimeoutError)):
+        kind = StorageUnavailableError
+    if kind is None:
+        kind = StorageError
+    if committing and kind is StorageUnavailableError:
+        kind = CommitOutcomeUnknownError
+    detail = str(orig if orig is not None else exc).strip().splitlines()
+    message = detail[0] if detail else type(exc).__name__
+    if kind is CommitOutcomeUnknownError:
+        message = f"connection lost during COMMIT, outcome unknown: {message}"
+    return kind(message)
+
+
+def _looks_gone(orig: BaseException) -> bool:
+    text = str(orig).lower()
+    return any(
+        marker in text
+        for marker in (
+            "server closed the connection",
+            "connection refused",
+            "terminating connection",
+            "could not connect",
+            "connection is closed",
+            "consuming input failed",
+            "lost connection",
+            "gone away",
+        )
+    )
+
+
+@contextmanager
+def translate(*, committing: bool = False) -> Iterator[None]:
+    """Re-raise any SQLAlchemy or driver error as one releaseflow error."""
+    try:
+        yield
+    except ReleaseflowError:
+        raise
+    except sa_exc.SQLAlchemyError as exc:
+        raise classify(exc, committing=committing) from exc
+    except (OSError, UnicodeError) as exc:
+        error: StorageError = (
+            CommitOutcomeUnknownError(f"outcome unknown: {exc}")
+            if committing and isinstance(exc, OSError)
+            else StorageError(f"{type(exc).__name__}: {exc}")
+        )
+        raise error from exc

@@ -1,0 +1,461 @@
+"""The four repositories of one SQL unit of work, on SQLAlchemy Core.
+
+Semantics copy ``releaseflow.storage.memory`` exactly; the hot path is explicit SQL:
+``requests.update`` is ``UPDATE … WHERE id = :id AND version = :expected`` with the row
+count checked, ``audit.append`` is a compare-and-set on the ledger head row plus an
+``INSERT``. Every statement runs inside :func:`~.errors.translate` (via
+:meth:`SqlUnitOfWork.run`), so no driver error escapes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ...canonical import to_plain
+from ...exceptions import ConflictError, RequestNotFoundError
+from ...models import (
+    AuditEntry,
+    Authorisation,
+    ChainHead,
+    Grant,
+    IdempotencyRecord,
+    Request,
+    RequestQuery,
+    StoredOverride,
+)
+from ...queries import AuditCursor, AuditQuery, sql_query
+from .errors import translate
+
+if TYPE_CHECKING:
+    from .store import SqlUnitOfWork
+
+__all__ = [
+    "SqlAudit",
+    "SqlCalendar",
+    "SqlDirectory",
+    "SqlIdempotency",
+    "SqlNotices",
+    "SqlRequests",
+]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(to_plain(value), ensure_ascii=False, separators=(",", ":"))
+
+
+class SqlRequests:
+    """Requests, with compare-and-set updates on ``version``."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+        self._t = uow.tables.requests
+
+    def _row(self, request: Request) -> dict[str, Any]:
+        return {
+            "id": str(request.id),
+            "kind": request.kind.value,
+            "definition": request.definition,
+            "definition_version": request.definition_version,
+            "state": request.state,
+            "version": request.version,
+            "unit": request.unit,
+            "created_by": request.created_by,
+            "created_at": request.created_at,
+            "updated_at": request.updated_at,
+            "received_at": request.received_at,
+            "next_due_at": request.next_due_at,
+            "doc": request.model_dump_json(),
+        }
+
+    def get(self, request_id: UUID) -> Request:
+        """Return the request (raises ``RequestNotFoundError``)."""
+        doc = self._uow.scalar(self._uow.store.sql.request_doc, {"id": str(request_id)})
+        if doc is None:
+            raise RequestNotFoundError(request_id)
+        return Request.model_validate_json(doc)
+
+    def add(self, request: Request) -> None:
+        """Insert a new request (``ConflictError`` if the id exists)."""
+        self._uow.check_write()
+        exists = self._uow.scalar(
+            self._uow.store.sql.request_version, {"id": str(request.id)}
+        )
+        if exists is not None:
+            raise ConflictError(
+                f"request {request.id} already exists", request_id=str(request.id)
+            )
+        self._uow.run(self._uow.store.sql.request_insert, self._row(request))
+
+    def update(self, request: Request, *, expected_version: int) -> None:
+        """Compare-and-set: replace the row only if it is at ``expected_version``."""
+        self._uow.check_write()
+        sql = self._uow.store.sql
+        if request.version == expected_version + 1:
+            params = {f"v_{k}": v for k, v in self._row(request).items() if k != "id"}
+            params["b_id"] = str(request.id)
+            params["b_expected"] = expected_version
+            cas = (
+                sql.request_cas if self._uow.store.version_check else sql.request_blind
+            )
+            if self._uow.run(cas, params).rowcount == 1:
+                return
+        actual = self._uow.scalar(sql.request_version, {"id": str(request.id)})
+        if actual is None:
+            raise RequestNotFoundError(request.id)
+        raise ConflictError(
+            f"request {request.id} is at version {actual}, not {expected_version}",
+            request_id=str(request.id),
+            expected_version=expected_version,
+            actual_version=int(actual),
+        )
+
+    def find(self, query: RequestQuery) -> list[Request]:
+        """Requests matching ``query``, newest first."""
+        t = self._t
+        stmt = sa.select(t.c.doc)
+        if query.kind is not None:
+            stmt = stmt.where(t.c.kind == query.kind.value)
+        if query.state is not None:
+            stmt = stmt.where(t.c.state == query.state)
+        if query.created_by is not None:
+            stmt = stmt.where(t.c.created_by == query.created_by)
+        if query.due_before is not None:
+            stmt = stmt.where(t.c.next_due_at < query.due_before)
+        if query.unit is not None:
+            same = t.c.unit == query.unit
+            if query.include_subunits:
+                under = t.c.unit.startswith(query.unit + "/", autoescape=True)
+                stmt = stmt.where(sa.or_(same, under))
+            else:
+                stmt = stmt.where(same)
+        stmt = stmt.order_by(t.c.created_at.desc(), t.c.id.desc()).limit(query.limit)
+        return [Request.model_validate_json(doc) for doc in self._uow.scalars(stmt)]
+
+    def iter_all(self) -> Iterator[Request]:
+        """Every request, in id order."""
+        stmt = sa.select(self._t.c.doc).order_by(self._t.c.id)
+        for row in self._uow.stream(stmt):
+            yield Request.model_validate_json(row[0])
+
+    def due(
+        self, before: datetime, *, after: tuple[datetime, UUID] | None, limit: int
+    ) -> list[Request]:
+        """Requests with a running deadline due before ``before``, keyset-paged."""
+        t = self._t
+        stmt = sa.select(t.c.doc).where(
+            t.c.next_due_at.is_not(None), t.c.next_due_at < before
+        )
+        if after is not None:
+            at, rid = after
+            stmt = stmt.where(
+                sa.or_(
+                    t.c.next_due_at > at,
+                    sa.and_(t.c.next_due_at == at, t.c.id > str(rid)),
+                )
+            )
+        stmt = stmt.order_by(t.c.next_due_at, t.c.id).limit(limit)
+        return [Request.model_validate_json(doc) for doc in self._uow.scalars(stmt)]
+
+
+class SqlAudit:
+    """The hash-chained audit ledgers and their head rows."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+        self._t = uow.tables.audit
+        self._heads = uow.tables.heads
+
+    @property
+    def ledger_count(self) -> int:
+        """How many ledgers the log is split into."""
+        return self._uow.store.ledger_count
+
+    def lock_head(self, ledger: int) -> ChainHead:
+        """Return ledger's head, locked (``FOR UPDATE``) until the transaction ends."""
+        self._uow.check_write()
+        sql = self._uow.store.sql
+        stmt = sql.head_select_locked if self._uow.store.row_locks else sql.head_select
+        row = self._uow.first(stmt, {"ledger": ledger})
+        if row is None:
+            raise ConflictError(f"audit ledger {ledger} does not exist")
+        return ChainHead(ledger=ledger, seq=int(row.seq), hash=str(row.hash))
+
+    def append(self, entry: AuditEntry) -> None:
+        """Store ``entry`` and advance its ledger head (compare-and-set on the head)."""
+        self._uow.check_write()
+        sql = self._uow.store.sql
+        moved = self._uow.run(
+            sql.head_advance,
+            {
+                "b_ledger": entry.ledger,
+                "b_seq": entry.seq - 1,
+                "b_hash": entry.prev_hash,
+                "v_seq": entry.seq,
+                "v_hash": entry.hash,
+            },
+        )
+        if moved.rowcount != 1:
+            raise ConflictError(f"audit ledger {entry.ledger} moved on")
+        self._uow.run(sql.audit_insert, self._row(entry))
+
+    @staticmethod
+    def _row(entry: AuditEntry) -> dict[str, Any]:
+        return {
+            "ledger": entry.ledger,
+            "seq": entry.seq,
+            "event": entry.event.value,
+            "request_id": None if entry.request_id is None else str(entry.request_id),
+            "request_version": entry.request_version,
+            "request_kind": None
+            if entry.request_kind is None
+            else entry.request_kind.value,
+            "unit": entry.unit,
+            "from_state": entry.from_state,
+            "to_state": entry.to_state,
+            "trigger": entry.trigger,
+            "actor": entry.actor,
+            "roles": _json(list(entry.roles)),
+            "at": entry.at,
+            "payload": _json(entry.payload),
+            "content_hash": entry.content_hash,
+            "prev_hash": entry.prev_hash,
+            "hash": entry.hash,
+            "canon_version": entry.canon_version,
+            "hash_alg": entry.hash_alg,
+        }
+
+    @staticmethod
+    def _entry(row: sa.Row[Any]) -> AuditEntry:
+        m = row._mapping
+        return AuditEntry.model_validate(
+            {
+                **m,
+                "roles": tuple(json.loads(m["roles"])),
+                "payload": json.loads(m["payload"]),
+            }
+        )
+
+    def heads(self) -> list[ChainHead]:
+        """Every ledger's head, from the head rows."""
+        h = self._heads
+        rows = self._uow.all(
+            sa.select(h.c.ledger, h.c.seq, h.c.hash).order_by(h.c.ledger)
+        )
+        return [
+            ChainHead(ledger=int(r.ledger), seq=int(r.seq), hash=str(r.hash))
+            for r in rows
+        ]
+
+    def entries(
+        self, *, ledger: int | None = None, request_id: UUID | None = None
+    ) -> Iterator[AuditEntry]:
+        """Entries in (ledger, seq) order, optionally of one ledger or request."""
+        t = self._t
+        stmt = sa.select(t).order_by(t.c.ledger, t.c.seq)
+        if ledger is not None:
+            stmt = stmt.where(t.c.ledger == ledger)
+        if request_id is not None:
+            stmt = stmt.where(t.c.request_id == str(request_id))
+        for row in self._uow.stream(stmt):
+            yield self._entry(row)
+
+    def query(
+        self, query: AuditQuery, *, after: AuditCursor | None, limit: int
+    ) -> list[AuditEntry]:
+        """One keyset page of entries matching ``query`` (every value bound)."""
+        with translate():
+            return sql_query(
+                self._uow.connection, self._t, query, after=after, limit=limit
+            )
+
+
+class SqlDirectory:
+    """Stored grants and authorisations, and the directory version row."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+        self._g = uow.tables.grants
+        self._a = uow.tables.authorisations
+        self._d = uow.tables.directory
+
+    def grants(self, *, actor: str | None = None) -> list[Grant]:
+        """Current grants, optionally of one actor."""
+        g = self._g
+        if actor is not None:
+            rows = self._uow.all(self._uow.store.sql.grants_of_actor, {"actor": actor})
+        else:
+            rows = self._uow.all(sa.select(g).order_by(g.c.actor, g.c.role, g.c.unit))
+        return [Grant.model_validate(dict(r._mapping)) for r in rows]
+
+    def add_grant(self, grant: Grant) -> None:
+        """Store a grant (an identical one already stored is kept once)."""
+        self._uow.check_write()
+        g = self._g
+        key = (g.c.actor == grant.actor, g.c.role == grant.role.value)
+        found = self._uow.scalar(
+            sa.select(sa.func.count()).where(*key, g.c.unit == grant.unit)
+        )
+        if not found:
+            self._uow.run(
+                sa.insert(g).values(
+                    actor=grant.actor,
+                    role=grant.role.value,
+                    unit=grant.unit,
+                    granted_by=grant.granted_by,
+                    granted_at=grant.granted_at,
+                )
+            )
+
+    def remove_grant(self, actor: str, role: str, unit: str) -> bool:
+        """Delete a grant; True when one was deleted."""
+        self._uow.check_write()
+        g = self._g
+        result = self._uow.run(
+            sa.delete(g).where(g.c.actor == actor, g.c.role == role, g.c.unit == unit)
+        )
+        return bool(result.rowcount)
+
+    def authorisations(
+        self, *, actor: str | None = None, request_id: UUID | None = None
+    ) -> list[Authorisation]:
+        """Stored authorisations, optionally filtered, by grant time."""
+        a = self._a
+        if actor is not None and request_id is not None:
+            docs = self._uow.scalars(
+                self._uow.store.sql.auths_of_actor_request,
+                {"actor": actor, "rid": str(request_id)},
+            )
+            return [Authorisation.model_validate_json(doc) for doc in docs]
+        stmt = sa.select(a.c.doc).order_by(a.c.granted_at, a.c.id)
+        if actor is not None:
+            stmt = stmt.where(a.c.actor == actor)
+        if request_id is not None:
+            stmt = stmt.where(a.c.request_id == str(request_id))
+        return [
+            Authorisation.model_validate_json(doc) for doc in self._uow.scalars(stmt)
+        ]
+
+    def put_authorisation(self, authorisation: Authorisation) -> None:
+        """Insert or replace an authorisation (by id)."""
+        self._uow.check_write()
+        a = self._a
+        key = str(authorisation.id)
+        values = {
+            "actor": authorisation.actor,
+            "request_id": str(authorisation.request_id),
+            "granted_at": authorisation.granted_at,
+            "doc": authorisation.model_dump_json(),
+        }
+        changed = self._uow.run(sa.update(a).where(a.c.id == key).values(**values))
+        if changed.rowcount == 0:
+            self._uow.run(sa.insert(a).values(id=key, **values))
+
+    def lock(self) -> int:
+        """Share-lock the directory row for this transaction; return its version."""
+        sql = self._uow.store.sql
+        stmt = (
+            sql.directory_version_shared
+            if self._uow.store.row_locks
+            else sql.directory_version
+        )
+        version = self._uow.scalar(stmt)
+        return int(version or 0)
+
+    def bump(self) -> int:
+        """Advance the directory version (takes the row's write lock)."""
+        self._uow.check_write()
+        d = self._d
+        self._uow.run(sa.update(d).where(d.c.id == 1).values(version=d.c.version + 1))
+        return int(self._uow.scalar(sa.select(d.c.version).where(d.c.id == 1)) or 0)
+
+
+class SqlIdempotency:
+    """Remembered outcomes of commands sent with an idempotency key."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+        self._t = uow.tables.idempotency
+
+    def get(self, key: str) -> IdempotencyRecord | None:
+        """The remembered outcome for ``key``, if any."""
+        doc = self._uow.scalar(self._uow.store.sql.idempotency_get, {"key": key})
+        return None if doc is None else IdempotencyRecord.model_validate_json(doc)
+
+    def put(self, record: IdempotencyRecord) -> None:
+        """Remember an outcome (``ConflictError`` if the key exists)."""
+        self._uow.check_write()
+        if self.get(record.key) is not None:
+            raise ConflictError(f"idempotency key {record.key!r} already used")
+        self._uow.run(
+            sa.insert(self._t).values(
+                key=record.key,
+                request_id=str(record.request_id),
+                record=record.model_dump_json(),
+            )
+        )
+
+
+class SqlNotices:
+    """Deadline notices already sent, each (request, rule, kind) once."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+        self._t = uow.tables.notices
+
+    def record(self, request_id: UUID, rule_id: str, kind: str, at: datetime) -> bool:
+        """Insert the notice unless present; True when this call inserted it.
+
+        ``INSERT … ON CONFLICT DO NOTHING`` (``INSERT IGNORE`` on MariaDB): a racing
+        unit of work waits for the first and then inserts nothing.
+        """
+        self._uow.check_write()
+        values = {
+            "request_id": str(request_id),
+            "rule_id": rule_id,
+            "kind": kind,
+            "at": at,
+        }
+        dialect = self._uow.store.dialect
+        if dialect in ("postgresql", "sqlite"):
+            # psycopg reports rowcount -1 for ON CONFLICT DO NOTHING: ask for the
+            # inserted key back instead (no row back = already recorded)
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            stmt = (
+                insert(self._t)
+                .values(**values)
+                .on_conflict_do_nothing()
+                .returning(self._t.c.request_id)
+            )
+            with translate():
+                return self._uow.connection.execute(stmt).first() is not None
+        ignore = sa.insert(self._t).values(**values).prefix_with("IGNORE")
+        return self._uow.run(ignore).rowcount == 1
+
+
+class SqlCalendar:
+    """Calendar overrides added at run time, in insertion order."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+        self._t = uow.tables.overrides
+
+    def overrides(self) -> list[StoredOverride]:
+        """Every stored override, oldest first."""
+        stmt = sa.select(self._t.c.doc).order_by(self._t.c.id)
+        return [
+            StoredOverride.model_validate_json(doc) for doc in self._uow.scalars(stmt)
+        ]
+
+    def add(self, override: StoredOverride) -> None:
+        """Store an override (a later one for the same date wins when read)."""
+        self._uow.check_write()
+        self._uow.run(
+            sa.insert(self._t).values(day=override.day, doc=override.model_dump_json())
+        )

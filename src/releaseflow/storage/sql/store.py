@@ -1,0 +1,393 @@
+"""`SqlStore` and its unit of work: one database transaction per unit of work.
+
+A unit of work checks a connection out of the engine's pool on ``with``, begins a
+transaction (SQLite: ``BEGIN IMMEDIATE`` for writes, ``BEGIN`` for reads;
+PostgreSQL/MariaDB: a READ COMMITTED transaction), and rolls back on exit unless
+:meth:`SqlUnitOfWork.commit` ran. Every statement and the commit run under
+:func:`~.errors.translate`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, CursorResult, Engine, Row
+from sqlalchemy.sql import Executable
+
+from ...chain import GENESIS_HASH
+from ...exceptions import ConflictError, StorageBusyError, StorageError
+from . import engine as engines
+from .errors import translate
+from .repositories import (
+    SqlAudit,
+    SqlCalendar,
+    SqlDirectory,
+    SqlIdempotency,
+    SqlNotices,
+    SqlRequests,
+)
+from .schema import Tables, build_tables
+from .statements import build_statements
+
+__all__ = ["SqlStore", "SqlUnitOfWork"]
+
+
+class SqlUnitOfWork:
+    """One database transaction over every repository."""
+
+    def __init__(self, store: SqlStore, *, write: bool) -> None:
+        self.store = store
+        self.tables = store.tables
+        self._write = write
+        self._conn: Connection | None = None
+        self._requests = SqlRequests(self)
+        self._audit = SqlAudit(self)
+        self._directory = SqlDirectory(self)
+        self._idempotency = SqlIdempotency(self)
+        self._notices = SqlNotices(self)
+        self._calendar = SqlCalendar(self)
+        self._locked = False
+
+    # -- ports -------------------------------------------------------------
+
+    @property
+    def requests(self) -> SqlRequests:
+        """The request repository."""
+        return self._requests
+
+    @property
+    def audit(self) -> SqlAudit:
+        """The audit log."""
+        return self._audit
+
+    @property
+    def directory(self) -> SqlDirectory:
+        """The role directory."""
+        return self._directory
+
+    @property
+    def idempotency(self) -> SqlIdempotency:
+        """The idempotency records."""
+        return self._idempotency
+
+    @property
+    def notices(self) -> SqlNotices:
+        """The deadline notices."""
+        return self._notices
+
+    @property
+    def calendar(self) -> SqlCalendar:
+        """The stored calendar overrides."""
+        return self._calendar
+
+    # -- statement helpers (all translated) ----------------------------------
+
+    @property
+    def connection(self) -> Connection:
+        """The open connection (raises outside ``with``)."""
+        if self._conn is None:
+            raise StorageError("the unit of work is not open")
+        return self._conn
+
+    def run(
+        self, stmt: Executable, params: dict[str, Any] | None = None
+    ) -> CursorResult[Any]:
+        """Execute ``stmt``; driver errors become releaseflow errors."""
+        with translate():
+            return self.connection.execute(stmt, params)
+
+    def run_many(
+        self, stmt: Executable, rows: Sequence[dict[str, Any]]
+    ) -> CursorResult[Any]:
+        """Execute ``stmt`` once per row (executemany)."""
+        with translate():
+            return self.connection.execute(stmt, list(rows))
+
+    def scalar(self, stmt: Executable, params: dict[str, Any] | None = None) -> Any:
+        """The first column of the first row, or None."""
+        with translate():
+            return self.connection.execute(stmt, params).scalar()
+
+    def scalars(
+        self, stmt: Executable, params: dict[str, Any] | None = None
+    ) -> Sequence[Any]:
+        """The first column of every row."""
+        with translate():
+            return self.connection.execute(stmt, params).scalars().all()
+
+    def first(
+        self, stmt: Executable, params: dict[str, Any] | None = None
+    ) -> Row[Any] | None:
+        """The first row, or None."""
+        with translate():
+            return self.connection.execute(stmt, params).first()
+
+    def all(
+        self, stmt: Executable, params: dict[str, Any] | None = None
+    ) -> Sequence[Row[Any]]:
+        """Every row."""
+        with translate():
+            return self.connection.execute(stmt, params).all()
+
+    def stream(
+        self,
+        stmt: Executable,
+        params: dict[str, Any] | None = None,
+        *,
+        batch: int = 2000,
+    ) -> Iterator[Row[Any]]:
+        """Rows fetched ``batch`` at a time, so big tables keep memory flat.
+
+        Uses a server-side cursor where the driver has one.
+        """
+        with translate():
+            # a statement-level option: Connection.execution_options() would
+            # switch every later statement of this connection to a server-side
+            # cursor, and PostgreSQL cannot DECLARE a cursor for an UPDATE
+            result = self.connection.execute(
+                stmt.execution_options(yield_per=batch), params
+            )
+            yield from result
+
+    def check_write(self) -> None:
+        """Refuse writes in a read-only unit of work."""
+        if not self._write:
+            raise ConflictError("this unit of work is read-only")
+
+    # -- transaction -----------------------------------------------------------
+
+    def __enter__(self) -> SqlUnitOfWork:
+        store = self.store
+        store.check_fork()
+        if store.serial_lock is not None:
+            if not store.serial_lock.acquire(timeout=store.busy_timeout):
+                raise StorageBusyError("the in-memory database stayed locked too long")
+            self._locked = True
+        try:
+            with translate():
+                conn = store.engine.connect()
+                try:
+                    engines.prepare_connection(conn, store)
+                    conn = conn.execution_options(**store.uow_options(self._write))
+                    conn.begin()
+                except BaseException:
+                    conn.close()
+                    raise
+            self._conn = conn
+        except BaseException:
+            self._release_lock()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        conn, self._conn = self._conn, None
+        try:
+            if conn is not None:
+                try:
+                    with translate():
+                        try:
+                            conn.rollback()
+                        finally:
+                            engines.restore_connection(conn)
+                            conn.close()
+                except StorageError:
+                    if exc_info[0] is None:
+                        raise
+        finally:
+            self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self._locked and self.store.serial_lock is not None:
+            self._locked = False
+            self.store.serial_lock.release()
+
+    def commit(self) -> None:
+        """Commit the transaction; a link lost here is ``CommitOutcomeUnknownError``."""
+        conn = self.connection
+        with translate(committing=True):
+            conn.commit()
+        with translate():
+            conn.begin()
+
+    def rollback(self) -> None:
+        """Roll back every change made since the last commit."""
+        conn = self.connection
+        with translate():
+            conn.rollback()
+            conn.begin()
+
+
+class SqlStore:
+    """A releaseflow store on SQLite, PostgreSQL or MariaDB (SQLAlchemy 2 Core).
+
+    Open it with :meth:`open`. The store owns an engine it created from a URL and
+    disposes of it on :meth:`close`; a host's engine is used as given (after the
+    start-up checks) and left open.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        tables: Tables,
+        *,
+        ledger_count: int,
+        schema: str | None,
+        owns_engine: bool,
+        busy_timeout: float,
+    ) -> None:
+        self.engine = engine
+        self.tables = tables
+        self.sql = build_statements(tables)
+        self.schema = schema
+        self.busy_timeout = busy_timeout
+        self._ledger_count = ledger_count
+        self._owns_engine = owns_engine
+        self._pid = os.getpid()
+        self._fork_lock = threading.Lock()
+        self.dialect = engine.dialect.name
+        self.is_sqlite = self.dialect == "sqlite"
+        self.row_locks = not self.is_sqlite
+        self.memory = self.is_sqlite and engines.is_memory(engine)
+        self.serial_lock: threading.RLock | None = (
+            threading.RLock() if self.memory else None
+        )
+        self.version_check = True
+        """Test-only switch: False drops ``AND version = :expected`` from the CAS."""
+        self._closed = False
+        self._options: dict[bool, dict[str, Any]] = {
+            write: self._make_options(write) for write in (True, False)
+        }
+
+    def _make_options(self, write: bool) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if self.schema is not None:
+            options["schema_translate_map"] = {None: self.schema}
+        if self.is_sqlite:
+            options[engines.BEGIN_OPTION] = "BEGIN IMMEDIATE" if write else "BEGIN"
+        elif not self._owns_engine:
+            options["isolation_level"] = "READ COMMITTED"
+        return options
+
+    def uow_options(self, write: bool) -> dict[str, Any]:
+        """Execution options of a unit of work's connection."""
+        return self._options[write]
+
+    @classmethod
+    def open(
+        cls,
+        target: str | sa.URL | Engine,
+        *,
+        table_prefix: str = "rf_",
+        schema: str | None = None,
+        migrate: bool = True,
+        ledger_count: int = 16,
+        busy_timeout: float = 5.0,
+    ) -> SqlStore:
+        """Open (and by default create or upgrade) a store.
+
+        Args:
+            target: a database URL (``sqlite:///agency.db``,
+                ``postgresql+psycopg://…``, ``mysql+pymysql://…``) or a host
+                ``Engine``.
+            table_prefix: prefix of every table, index and the Alembic version
+                table (``{prefix}alembic_version``).
+            schema: database schema to put the tables in (PostgreSQL).
+            migrate: run pending migrations; with False an outdated schema raises
+                ``SchemaOutdatedError``.
+            ledger_count: audit ledgers of a new store (an existing store keeps
+                its own).
+            busy_timeout: seconds to wait for a lock before ``StorageBusyError``.
+
+        Raises:
+            UnsafeConfigurationError: the database could lose or corrupt records.
+            SchemaOutdatedError: ``migrate=False`` and migrations are pending.
+            StorageUnavailableError: the database cannot be reached.
+        """
+        if ledger_count < 1:
+            raise ValueError("ledger_count must be at least 1")
+        owns = not isinstance(target, Engine)
+        engine = engines.make_engine(target, busy_timeout=busy_timeout)
+        try:
+            engines.check_dialect(engine)
+            tables = build_tables(table_prefix)
+            from .migrate import ensure_schema
+
+            ensure_schema(engine, tables, schema=schema, migrate=migrate)
+            store = cls(
+                engine,
+                tables,
+                ledger_count=ledger_count,
+                schema=schema,
+                owns_engine=owns,
+                busy_timeout=busy_timeout,
+            )
+            store._initialise(ledger_count)
+        except BaseException:
+            if owns:
+                engine.dispose()
+            raise
+        return store
+
+    def _initialise(self, ledger_count: int) -> None:
+        """Create the meta, directory and ledger-head rows of a new store."""
+        t = self.tables
+        read_count = sa.select(t.meta.c.ledger_count).where(t.meta.c.id == 1)
+        try:
+            with self.unit_of_work() as uow:
+                if uow.scalar(read_count) is None:
+                    created = datetime.now(UTC)
+                    uow.run(
+                        sa.insert(t.meta).values(
+                            id=1, ledger_count=ledger_count, created=created
+                        )
+                    )
+                    uow.run(sa.insert(t.directory).values(id=1, version=0))
+                    uow.run_many(
+                        sa.insert(t.heads),
+                        [
+                            {"ledger": n, "seq": 0, "hash": GENESIS_HASH}
+                            for n in range(ledger_count)
+                        ],
+                    )
+                    uow.commit()
+        except ConflictError:
+            pass  # another process created the store at the same moment
+        with self.unit_of_work(write=False) as uow:
+            stored = uow.scalar(read_count)
+        if stored is None:
+            raise StorageError("the store's meta row is missing")
+        self._ledger_count = int(stored)
+
+    @property
+    def ledger_count(self) -> int:
+        """How many audit ledgers this store keeps."""
+        return self._ledger_count
+
+    def unit_of_work(self, *, write: bool = True) -> SqlUnitOfWork:
+        """A new unit of work; begin it with ``with``."""
+        if self._closed:
+            raise StorageError("the store is closed")
+        return SqlUnitOfWork(self, write=write)
+
+    def check_fork(self) -> None:
+        """After ``fork()``, drop the parent's pooled connections (never share them)."""
+        pid = os.getpid()
+        if pid != self._pid:
+            with self._fork_lock:
+                if pid != self._pid:
+                    self.engine.dispose(close=False)
+                    self._pid = pid
+
+    def close(self) -> None:
+        """Dispose of the engine if this store created it."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_engine:
+            with translate():
+                self.engine.dispose()

@@ -1,0 +1,116 @@
+"""Opening SQL test stores: a fresh, empty store per call, cleaned up afterwards.
+
+* ``sqlite``: a WAL file under the test's ``tmp_path``;
+* ``sqlite-memory``: an in-memory database (``sqlite://``, StaticPool);
+* ``postgres`` / ``mariadb``: the server named by ``RELEASEFLOW_TEST_POSTGRES_URL`` /
+  ``RELEASEFLOW_TEST_MARIADB_URL``, with a table prefix unique to the store. Its
+  tables are dropped on ``close()`` (and, for stores a test forgot to close, when
+  the process exits). An unreachable server raises: tests fail, never skip.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from releaseflow.storage.sql import SqlStore
+
+SQL_URL_ENV = {
+    "postgres": "RELEASEFLOW_TEST_POSTGRES_URL",
+    "mariadb": "RELEASEFLOW_TEST_MARIADB_URL",
+}
+
+_leftovers: dict[str, tuple[str, str | None]] = {}
+_leftovers_lock = threading.Lock()
+
+
+def server_url(backend: str) -> str:
+    """The URL of a server backend (raises if its variable is not set)."""
+    url = os.environ.get(SQL_URL_ENV[backend])
+    if not url:
+        raise RuntimeError(f"{SQL_URL_ENV[backend]} is not set")
+    return url
+
+
+def unique_prefix() -> str:
+    """A table prefix no other test uses."""
+    return f"t{uuid.uuid4().hex[:10]}_"
+
+
+def drop_tables(
+    url_or_engine: str | sa.Engine, prefix: str, schema: str | None = None
+) -> None:
+    """Drop every table whose name starts with ``prefix`` (test clean-up)."""
+    engine = (
+        url_or_engine
+        if isinstance(url_or_engine, sa.Engine)
+        else sa.create_engine(url_or_engine)
+    )
+    try:
+        with engine.begin() as conn:
+            names = [
+                n
+                for n in sa.inspect(conn).get_table_names(schema=schema)
+                if n.startswith(prefix)
+            ]
+            md = sa.MetaData()
+            tables = [sa.Table(n, md, schema=schema) for n in names]
+            md.drop_all(conn, tables=tables)
+    finally:
+        if not isinstance(url_or_engine, sa.Engine):
+            engine.dispose()
+
+
+class DroppingSqlStore(SqlStore):
+    """A store that drops its own tables when closed (server backends in tests)."""
+
+    test_url: str = ""
+
+    def close(self) -> None:
+        """Drop this store's tables, then close."""
+        if self._closed:
+            return
+        try:
+            self.engine.dispose()
+            drop_tables(self.test_url, self.tables.prefix, self.schema)
+            with _leftovers_lock:
+                _leftovers.pop(self.tables.prefix, None)
+        finally:
+            super().close()
+
+
+@atexit.register
+def _drop_leftovers() -> None:
+    with _leftovers_lock:
+        pending = dict(_leftovers)
+        _leftovers.clear()
+    for prefix, (url, schema) in pending.items():
+        with contextlib.suppress(Exception):  # best effort at exit
+            drop_tables(url, prefix, schema)
+
+
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite file URL under ``tmp_path``."""
+    return f"sqlite:///{tmp_path / f'rf-{uuid.uuid4().hex[:8]}.db'}"
+
+
+def open_sql_store(backend: str, tmp_path: Path, **options: Any) -> SqlStore:
+    """Open a fresh SQL store for ``backend`` (sqlite, sqlite-memory, postgres, mariadb)."""
+    if backend == "sqlite":
+        return SqlStore.open(sqlite_url(tmp_path), **options)
+    if backend == "sqlite-memory":
+        return SqlStore.open("sqlite://", **options)
+    url = server_url(backend)
+    prefix = options.pop("table_prefix", None) or unique_prefix()
+    with _leftovers_lock:
+        _leftovers[prefix] = (url, options.get("schema"))
+    store = DroppingSqlStore.open(url, table_prefix=prefix, **options)
+    store.test_url = url
+    return store
