@@ -8,6 +8,7 @@ backend stores, hashes and compares the same code points.
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator, BeforeValidator
@@ -139,6 +140,19 @@ def canonical_actor_id(value: str, *, field: str = "actor") -> str:
     """
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be text", field=field, rule="type")
+    if len(value) > 4 * MAX_ACTOR_ID:  # refuse huge input before caching it
+        raise ValidationError(
+            f"{field} is longer than {MAX_ACTOR_ID} characters",
+            field=field,
+            rule="max_length",
+        )
+    return _canonical_actor_id(value, field)
+
+
+@lru_cache(maxsize=4096)
+def _canonical_actor_id(value: str, field: str) -> str:
+    # Pure and called for every id read back from storage (grants, approvals), so
+    # cached; a refused id raises and is not cached.
     mapped = _width_mapped(unicodedata.normalize("NFC", value))
     ident = unicodedata.normalize("NFC", mapped.casefold())
     if not ident:

@@ -211,15 +211,14 @@ class SqlUnitOfWork:
         conn = self.connection
         with translate(committing=True):
             conn.commit()
-        with translate():
-            conn.begin()
+        # No eager BEGIN here: on SQLite that would take the write lock again only
+        # for __exit__ to roll it back. A later statement autobegins a transaction.
 
     def rollback(self) -> None:
         """Roll back every change made since the last commit."""
         conn = self.connection
         with translate():
             conn.rollback()
-            conn.begin()
 
 
 class SqlStore:
