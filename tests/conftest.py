@@ -114,7 +114,8 @@ def _staffed(flow: rf.ReleaseFlow) -> rf.ReleaseFlow:
 
 
 def new_inquiry(flow: rf.ReleaseFlow, **overrides: Any) -> rf.Request:
-    """A press inquiry created by the comms officer."""
+    """A press inquiry created by the comms officer (``kind`` may be overridden)."""
+    kind = overrides.pop("kind", rf.RequestKind.PRESS_INQUIRY)
     fields: dict[str, Any] = {
         "title": "Câu hỏi về tiêm chủng mở rộng",
         "body": "Bản nháp trả lời.",
@@ -128,7 +129,7 @@ def new_inquiry(flow: rf.ReleaseFlow, **overrides: Any) -> rf.Request:
         },
     }
     fields.update(overrides)
-    return flow.create(rf.RequestKind.PRESS_INQUIRY, **fields)
+    return flow.create(kind, **fields)
 
 
 def to_approved(flow: rf.ReleaseFlow, request: rf.Request) -> rf.Request:

@@ -15,7 +15,7 @@ import releaseflow as rf
 from releaseflow.definitions import Action, TransitionSpec, WorkflowDefinition
 from releaseflow.exceptions import PolicyError
 from releaseflow.vocabulary import REFUSAL_GROUNDS_BY_FAMILY, Role
-from tests.conftest import STAFF
+from tests.conftest import STAFF, new_inquiry
 
 #: Staff ids by role (one person per role in ``STAFF``, plus second reviewer/comms).
 BY_ROLE: dict[Role, list[str]] = {}
@@ -143,25 +143,6 @@ def new_request(flow: rf.ReleaseFlow, definition: WorkflowDefinition) -> rf.Requ
         definition=definition.key,
         actor=creator_for(definition),
     )
-
-
-def new_inquiry(flow: rf.ReleaseFlow, **overrides: Any) -> rf.Request:
-    """Like ``tests.conftest.new_inquiry`` but ``kind`` may be overridden."""
-    kind = overrides.pop("kind", rf.RequestKind.PRESS_INQUIRY)
-    fields: dict[str, Any] = {
-        "title": "Câu hỏi về tiêm chủng mở rộng",
-        "body": "Bản nháp trả lời.",
-        "actor": "comms.nguyen",
-        "unit": "agency/ttyt",
-        "channel": "electronic",
-        "requester": {
-            "type": "journalist",
-            "name": "Hoàng Thị E",
-            "organisation": "Báo Đà Nẵng",
-        },
-    }
-    fields.update(overrides)
-    return flow.create(kind, **fields)
 
 
 @pytest.fixture(name="probes")
