@@ -337,12 +337,14 @@ def append_directory_entry(
     unit: str | None,
     at: datetime,
     trigger: str | None = None,
+    stream: str = DIRECTORY_STREAM,
 ) -> AuditEntry:
-    """Seal an entry that concerns no request on the ``directory`` stream.
+    """Seal an entry that concerns no request on ``stream`` (default ``directory``).
 
-    Used for directory changes and for audited reads of the log (``read``).
+    Used for directory changes, for audited reads of the log (``read``), and by
+    other record families (plans, media) on their own stream.
     """
-    head = uow.audit.lock_head(ledger_for(DIRECTORY_STREAM, uow.audit.ledger_count))
+    head = uow.audit.lock_head(ledger_for(stream, uow.audit.ledger_count))
     entry = seal(
         {
             "event": event,

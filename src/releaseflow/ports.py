@@ -25,6 +25,7 @@ from .models import (
 )
 
 if TYPE_CHECKING:
+    from .planning import CommissionedTask, CommsPlan, PressContact
     from .queries import AuditCursor, AuditQuery
 
 __all__ = [
@@ -32,7 +33,9 @@ __all__ = [
     "CalendarLog",
     "Directory",
     "IdempotencyLog",
+    "MediaRepository",
     "NoticeLog",
+    "PlanRepository",
     "RequestRepository",
     "Store",
     "UnitOfWork",
@@ -188,6 +191,71 @@ class CalendarLog(Protocol):
         ...
 
 
+class PlanRepository(Protocol):
+    """Annual communication plans, with compare-and-set updates."""
+
+    def get(self, plan_id: UUID) -> CommsPlan:
+        """Return the plan (raises ``NotFoundError``)."""
+        ...
+
+    def add(self, plan: CommsPlan) -> None:
+        """Insert a new plan (``ConflictError`` if its id or (unit, year) is taken)."""
+        ...
+
+    def update(self, plan: CommsPlan, *, expected_version: int) -> None:
+        """Compare-and-set: replace the plan only if it is at ``expected_version``.
+
+        ``plan.version`` must be one more; ``ConflictError`` otherwise.
+        """
+        ...
+
+    def find(
+        self, *, unit: str | None = None, year: int | None = None
+    ) -> list[CommsPlan]:
+        """Plans of exactly ``unit`` and/or ``year``, ordered by (unit, year)."""
+        ...
+
+    def plan_of_item(self, item_id: UUID) -> CommsPlan | None:
+        """The plan holding item ``item_id``, if any."""
+        ...
+
+
+class MediaRepository(Protocol):
+    """Press contacts and commissioned tasks, with compare-and-set updates."""
+
+    def contact(self, contact_id: UUID) -> PressContact:
+        """Return the contact (raises ``NotFoundError``)."""
+        ...
+
+    def contacts(self, *, unit: str | None = None) -> list[PressContact]:
+        """Contacts (of exactly ``unit``), ordered by (name, id)."""
+        ...
+
+    def add_contact(self, contact: PressContact) -> None:
+        """Insert a new contact (``ConflictError`` if the id exists)."""
+        ...
+
+    def update_contact(self, contact: PressContact, *, expected_version: int) -> None:
+        """Compare-and-set replace, as :meth:`PlanRepository.update`."""
+        ...
+
+    def task(self, task_id: UUID) -> CommissionedTask:
+        """Return the task (raises ``NotFoundError``)."""
+        ...
+
+    def tasks(self, *, plan_id: UUID | None = None) -> list[CommissionedTask]:
+        """Tasks (of one plan), ordered by (created_at, id)."""
+        ...
+
+    def add_task(self, task: CommissionedTask) -> None:
+        """Insert a new task (``ConflictError`` if the id exists)."""
+        ...
+
+    def update_task(self, task: CommissionedTask, *, expected_version: int) -> None:
+        """Compare-and-set replace, as :meth:`PlanRepository.update`."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; rolled back unless committed."""
 
@@ -219,6 +287,16 @@ class UnitOfWork(Protocol):
     @property
     def calendar(self) -> CalendarLog:
         """Stored calendar overrides of this transaction."""
+        ...
+
+    @property
+    def plans(self) -> PlanRepository:
+        """Annual communication plans of this transaction."""
+        ...
+
+    @property
+    def media(self) -> MediaRepository:
+        """Press contacts and commissioned tasks of this transaction."""
         ...
 
     def commit(self) -> None:

@@ -177,6 +177,7 @@ class ReleaseFlow:
     ) -> None:
         from .audit import AuditService
         from .directory import DirectoryService
+        from .planning import MediaService, PlanService
 
         self._store = store
         self._clock = clock
@@ -195,6 +196,8 @@ class ReleaseFlow:
             self.definitions.register(definition)
         self.directory = DirectoryService(self)
         self.audit = AuditService(self)
+        self.plans = PlanService(self)
+        self.media = MediaService(self)
 
     # -- construction -------------------------------------------------------
 

@@ -199,3 +199,7 @@ class AuditEvent(StrEnum):
     """A working-day override was added at run time."""
     DEADLINES_RECOMPUTED = "deadlines_recomputed"
     """A calendar change moved a request's open deadlines."""
+    PLAN_CHANGED = "plan_changed"
+    """An annual communication plan changed (``trigger`` names the change)."""
+    MEDIA_CHANGED = "media_changed"
+    """A press contact or a commissioned task changed (``trigger`` names it)."""

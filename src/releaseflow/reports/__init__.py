@@ -34,6 +34,7 @@ from .model import (
     ReportMeta,
 )
 from .period import AGENCY_TZ, Period, parse_period
+from .plans import CommissionFigures, PlanReport, plan_progress
 from .render_csv import to_csv
 from .render_json import from_json, to_json
 from .render_markdown import to_markdown
@@ -41,6 +42,7 @@ from .render_markdown import to_markdown
 __all__ = [
     "AGENCY_TZ",
     "DEFAULT_OBLIGATIONS",
+    "CommissionFigures",
     "DeadlineStats",
     "Durations",
     "Figure",
@@ -50,12 +52,14 @@ __all__ = [
     "ObligationResult",
     "Outcomes",
     "Period",
+    "PlanReport",
     "PolicyDrafts",
     "Report",
     "ReportMeta",
     "build",
     "from_json",
     "parse_period",
+    "plan_progress",
     "to_csv",
     "to_json",
     "to_markdown",

@@ -11,11 +11,13 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from ..chain import GENESIS_HASH
 from ..exceptions import (
     ConflictError,
+    NotFoundError,
     RequestNotFoundError,
     StorageBusyError,
     ValidationError,
@@ -30,6 +32,7 @@ from ..models import (
     RequestQuery,
     StoredOverride,
 )
+from ..planning import CommissionedTask, CommsPlan, PressContact
 from ..queries import AuditCursor, AuditQuery, select_page
 
 __all__ = ["InMemoryStore", "InMemoryUnitOfWork"]
@@ -47,6 +50,9 @@ class _Data:
     directory_version: int = 0
     notices: set[tuple[UUID, str, str]] = field(default_factory=set)
     overrides: list[StoredOverride] = field(default_factory=list)
+    plans: dict[UUID, CommsPlan] = field(default_factory=dict)
+    contacts: dict[UUID, PressContact] = field(default_factory=dict)
+    tasks: dict[UUID, CommissionedTask] = field(default_factory=dict)
 
 
 @dataclass
@@ -59,6 +65,9 @@ class _Staged:
     directory_version: int | None = None
     notices: set[tuple[UUID, str, str]] = field(default_factory=set)
     overrides: list[StoredOverride] = field(default_factory=list)
+    plans: dict[UUID, CommsPlan] = field(default_factory=dict)
+    contacts: dict[UUID, PressContact] = field(default_factory=dict)
+    tasks: dict[UUID, CommissionedTask] = field(default_factory=dict)
 
 
 class _Requests:
@@ -288,6 +297,126 @@ class _Calendar:
         self._uow.staged.overrides.append(override)
 
 
+def _cas(
+    kind: str,
+    committed: dict[UUID, Any],
+    staged: dict[UUID, Any],
+    record: Any,
+    expected_version: int,
+) -> None:
+    current = staged.get(record.id) or committed.get(record.id)
+    if current is None:
+        raise NotFoundError(f"{kind} {record.id} not found")
+    if current.version != expected_version or record.version != expected_version + 1:
+        raise ConflictError(
+            f"{kind} {record.id} is at version {current.version},"
+            f" not {expected_version}",
+            expected_version=expected_version,
+            actual_version=current.version,
+        )
+    staged[record.id] = record
+
+
+class _Plans:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def _merged(self) -> dict[UUID, CommsPlan]:
+        return {**self._uow.data.plans, **self._uow.staged.plans}
+
+    def get(self, plan_id: UUID) -> CommsPlan:
+        found = self._merged().get(plan_id)
+        if found is None:
+            raise NotFoundError(f"plan {plan_id} not found", plan_id=str(plan_id))
+        return found
+
+    def add(self, plan: CommsPlan) -> None:
+        self._uow.check_write()
+        if plan.id in self._merged() or self.find(unit=plan.unit, year=plan.year):
+            raise ConflictError(f"plan {plan.id} ({plan.unit}, {plan.year}) exists")
+        self._uow.staged.plans[plan.id] = plan
+
+    def update(self, plan: CommsPlan, *, expected_version: int) -> None:
+        self._uow.check_write()
+        data, staged = self._uow.data.plans, self._uow.staged.plans
+        _cas("plan", data, staged, plan, expected_version)
+
+    def find(
+        self, *, unit: str | None = None, year: int | None = None
+    ) -> list[CommsPlan]:
+        return sorted(
+            (
+                p
+                for p in self._merged().values()
+                if (unit is None or p.unit == unit) and (year is None or p.year == year)
+            ),
+            key=lambda p: (p.unit, p.year),
+        )
+
+    def plan_of_item(self, item_id: UUID) -> CommsPlan | None:
+        for plan in self._merged().values():
+            if any(i.id == item_id for i in plan.items):
+                return plan
+        return None
+
+
+class _Media:
+    def __init__(self, uow: InMemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def _contacts(self) -> dict[UUID, PressContact]:
+        return {**self._uow.data.contacts, **self._uow.staged.contacts}
+
+    def _tasks(self) -> dict[UUID, CommissionedTask]:
+        return {**self._uow.data.tasks, **self._uow.staged.tasks}
+
+    def contact(self, contact_id: UUID) -> PressContact:
+        found = self._contacts().get(contact_id)
+        if found is None:
+            raise NotFoundError(f"contact {contact_id} not found")
+        return found
+
+    def contacts(self, *, unit: str | None = None) -> list[PressContact]:
+        return sorted(
+            (c for c in self._contacts().values() if unit is None or c.unit == unit),
+            key=lambda c: (c.name, c.id),
+        )
+
+    def add_contact(self, contact: PressContact) -> None:
+        self._uow.check_write()
+        if contact.id in self._contacts():
+            raise ConflictError(f"contact {contact.id} already exists")
+        self._uow.staged.contacts[contact.id] = contact
+
+    def update_contact(self, contact: PressContact, *, expected_version: int) -> None:
+        self._uow.check_write()
+        data, staged = self._uow.data.contacts, self._uow.staged.contacts
+        _cas("contact", data, staged, contact, expected_version)
+
+    def task(self, task_id: UUID) -> CommissionedTask:
+        found = self._tasks().get(task_id)
+        if found is None:
+            raise NotFoundError(f"task {task_id} not found")
+        return found
+
+    def tasks(self, *, plan_id: UUID | None = None) -> list[CommissionedTask]:
+        return sorted(
+            (t for t in self._tasks().values() if plan_id in (None, t.plan_id)),
+            key=lambda t: (t.created_at, t.id),
+        )
+
+    def add_task(self, task: CommissionedTask) -> None:
+        self._uow.check_write()
+        if task.id in self._tasks():
+            raise ConflictError(f"task {task.id} already exists")
+        self._uow.staged.tasks[task.id] = task
+
+    def update_task(self, task: CommissionedTask, *, expected_version: int) -> None:
+        self._uow.check_write()
+        data, staged = self._uow.data.tasks, self._uow.staged.tasks
+        _cas("task", data, staged, task, expected_version)
+
+
 class InMemoryUnitOfWork:
     """One serialised transaction over the in-memory data."""
 
@@ -302,6 +431,8 @@ class InMemoryUnitOfWork:
         self._idempotency = _Idempotency(self)
         self._notices = _Notices(self)
         self._calendar = _Calendar(self)
+        self._plans = _Plans(self)
+        self._media = _Media(self)
         self._open = False
 
     @property
@@ -334,6 +465,16 @@ class InMemoryUnitOfWork:
         """The stored calendar overrides."""
         return self._calendar
 
+    @property
+    def plans(self) -> _Plans:
+        """The annual communication plans."""
+        return self._plans
+
+    @property
+    def media(self) -> _Media:
+        """Press contacts and commissioned tasks."""
+        return self._media
+
     def check_write(self) -> None:
         """Refuse writes in a read-only unit of work."""
         if not self._write:
@@ -365,6 +506,9 @@ class InMemoryUnitOfWork:
         data.idempotency.update(staged.idempotency)
         data.notices |= staged.notices
         data.overrides.extend(staged.overrides)
+        data.plans.update(staged.plans)
+        data.contacts.update(staged.contacts)
+        data.tasks.update(staged.tasks)
         if staged.directory_version is not None:
             data.directory_version = staged.directory_version
         self.staged = _Staged()

@@ -40,6 +40,10 @@ class Tables:
     meta: sa.Table
     notices: sa.Table
     overrides: sa.Table
+    plans: sa.Table
+    plan_items: sa.Table
+    contacts: sa.Table
+    tasks: sa.Table
 
     @property
     def version_table(self) -> str:
@@ -175,6 +179,53 @@ def build_tables(prefix: str = "rf_") -> Tables:
         sa.Column("doc", json_text(), nullable=False),
         **TABLE_KWARGS,
     )
+    plans = sa.Table(
+        f"{p}plans",
+        md,
+        sa.Column("id", ident(ID), primary_key=True),
+        sa.Column("unit", ascii_path(UNIT), nullable=False),
+        sa.Column("year", sa.Integer, nullable=False),
+        sa.Column("state", ident(NAME), nullable=False),
+        sa.Column("version", sa.BigInteger, nullable=False),
+        sa.Column("doc", json_text(), nullable=False),
+        sa.Index(f"ux_{p}plans_unit_year", "unit", "year", unique=True),
+        **TABLE_KWARGS,
+    )
+    plan_items = sa.Table(
+        f"{p}plan_items",
+        md,
+        sa.Column("item_id", ident(ID), primary_key=True),
+        sa.Column("plan_id", ident(ID), nullable=False),
+        sa.Index(f"ix_{p}plan_items_plan", "plan_id"),
+        **TABLE_KWARGS,
+    )
+    contacts = sa.Table(
+        f"{p}press_contacts",
+        md,
+        sa.Column("id", ident(ID), primary_key=True),
+        sa.Column("unit", ascii_path(UNIT), nullable=False),
+        sa.Column("kind", ident(NAME), nullable=False),
+        sa.Column("version", sa.BigInteger, nullable=False),
+        sa.Column("doc", json_text(), nullable=False),
+        sa.Index(f"ix_{p}press_contacts_unit", "unit"),
+        **TABLE_KWARGS,
+    )
+    tasks = sa.Table(
+        f"{p}commissioned_tasks",
+        md,
+        sa.Column("id", ident(ID), primary_key=True),
+        sa.Column("plan_id", ident(ID), nullable=False),
+        sa.Column("plan_item_id", ident(ID), nullable=False),
+        sa.Column("contact_id", ident(ID), nullable=False),
+        sa.Column("unit", ascii_path(UNIT), nullable=False),
+        sa.Column("state", ident(NAME), nullable=False),
+        sa.Column("version", sa.BigInteger, nullable=False),
+        sa.Column("created_at", UtcDateTime, nullable=False),
+        sa.Column("doc", json_text(), nullable=False),
+        sa.Index(f"ix_{p}tasks_plan", "plan_id", "created_at"),
+        sa.Index(f"ix_{p}tasks_contact", "contact_id"),
+        **TABLE_KWARGS,
+    )
     return Tables(
         metadata=md,
         prefix=prefix,
@@ -188,4 +239,8 @@ def build_tables(prefix: str = "rf_") -> Tables:
         meta=meta,
         notices=notices,
         overrides=overrides,
+        plans=plans,
+        plan_items=plan_items,
+        contacts=contacts,
+        tasks=tasks,
     )

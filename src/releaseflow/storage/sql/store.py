@@ -23,6 +23,7 @@ from ...chain import GENESIS_HASH
 from ...exceptions import ConflictError, StorageBusyError, StorageError
 from . import engine as engines
 from .errors import translate
+from .planning import SqlMedia, SqlPlans
 from .repositories import (
     SqlAudit,
     SqlCalendar,
@@ -51,6 +52,8 @@ class SqlUnitOfWork:
         self._idempotency = SqlIdempotency(self)
         self._notices = SqlNotices(self)
         self._calendar = SqlCalendar(self)
+        self._plans = SqlPlans(self)
+        self._media = SqlMedia(self)
         self._locked = False
 
     # -- ports -------------------------------------------------------------
@@ -84,6 +87,16 @@ class SqlUnitOfWork:
     def calendar(self) -> SqlCalendar:
         """The stored calendar overrides."""
         return self._calendar
+
+    @property
+    def plans(self) -> SqlPlans:
+        """The annual communication plans."""
+        return self._plans
+
+    @property
+    def media(self) -> SqlMedia:
+        """Press contacts and commissioned tasks."""
+        return self._media
 
     # -- statement helpers (all translated) ----------------------------------
 
