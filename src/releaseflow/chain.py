@@ -15,18 +15,30 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from json.encoder import encode_basestring as _enc
 from typing import Any, Final
 from uuid import UUID
 
-from .canonical import CANON_VERSION, HASH_ALG, canonical_bytes, sha256_hex, to_plain
+from .canonical import (
+    CANON_VERSION,
+    HASH_ALG,
+    MAX_DEPTH,
+    canonical_bytes,
+    sha256_hex,
+    to_plain,
+)
+from .exceptions import ValidationError
 from .models import Anchor, AuditEntry, ChainHead
-from .vocabulary import AuditEvent
+from .vocabulary import AuditEvent, RequestKind
 
 __all__ = [
     "GENESIS_HASH",
+    "RAW_FIELDS",
     "BadEntry",
     "Replay",
     "UnreadableEntry",
@@ -35,7 +47,9 @@ __all__ = [
     "entry_hash",
     "ledger_for",
     "make_anchor",
+    "raw_canonical",
     "seal",
+    "verify_rows",
     "verify_stream",
 ]
 
@@ -265,7 +279,11 @@ def _check_anchor(
             )
 
 
-@dataclass
+_RawState = tuple[str | None, int, str | None, str, str | None]
+_FRESH: _RawState = (None, 0, None, "public", None)
+
+
+@dataclass(slots=True)
 class ReplayedRequest:
     """A request's state as rebuilt from its audit entries alone."""
 
@@ -282,6 +300,7 @@ class Replay:
 
     def __init__(self) -> None:
         self.requests: dict[UUID, ReplayedRequest] = {}
+        self._raw: dict[str, _RawState] = {}
 
     def feed(self, entry: AuditEntry) -> None:
         """Apply one entry (entries of one request arrive in sequence order)."""
@@ -298,3 +317,357 @@ class Replay:
             replayed.content_hash = entry.content_hash
         if entry.event is AuditEvent.CLASSIFIED:
             replayed.classification = str(entry.payload.get("classification"))
+
+    def feed_raw(
+        self,
+        request_id: str | None,
+        event: str,
+        request_version: int | None,
+        to_state: str | None,
+        content_hash: str | None,
+        payload: Mapping[str, Any],
+    ) -> None:
+        """:meth:`feed` for a stored row's values (same rules; ids as text).
+
+        The state is kept as one tuple per request (no per-request objects for the
+        garbage collector to walk); :meth:`replayed` reads either form.
+        """
+        if request_id is None or event == _READ:
+            return
+        state, version, digest, classification, problem = self._raw.get(
+            request_id, _FRESH
+        )
+        if request_version != version + 1 and problem is None:
+            problem = f"audit versions jump from {version} to {request_version}"
+        version = request_version or version
+        if to_state is not None:
+            state = to_state
+        if content_hash is not None:
+            digest = content_hash
+        if event == _CLASSIFIED:
+            classification = str(payload.get("classification"))
+        self._raw[request_id] = (state, version, digest, classification, problem)
+
+    def replayed(self, request_id: UUID) -> ReplayedRequest | None:
+        """The replayed state of one request (None when it has no entries)."""
+        found = self.requests.get(request_id)
+        if found is not None:
+            return found
+        raw = self._raw.get(str(request_id))
+        return None if raw is None else ReplayedRequest(*raw)
+
+
+# -- the fast path: verifying stored rows without building models -------------------
+
+#: An entry's fields in canonical (code-point) key order, with ``hash`` last: the
+#: column order of the raw rows :func:`verify_rows` reads.
+RAW_FIELDS: Final = (
+    "actor",
+    "at",
+    "canon_version",
+    "content_hash",
+    "event",
+    "from_state",
+    "hash_alg",
+    "ledger",
+    "payload",
+    "prev_hash",
+    "request_id",
+    "request_kind",
+    "request_version",
+    "roles",
+    "seq",
+    "to_state",
+    "trigger",
+    "unit",
+    "hash",
+)
+_MODEL_ORDER: Final = tuple(f for f in AuditEntry.model_fields if f != "hash")
+_EVENTS: Final = frozenset(e.value for e in AuditEvent)
+_KINDS: Final = frozenset(k.value for k in RequestKind)
+_UUID_RE: Final = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
+_READ: Final = AuditEvent.READ.value
+_CLASSIFIED: Final = AuditEvent.CLASSIFIED.value
+
+
+class _NotFastError(Exception):
+    """The row needs the model path (anything unusual, including tampering)."""
+
+
+def _refuse(_text: str) -> Any:
+    raise _NotFastError
+
+
+# what canonical_bytes' json.dumps does; floats and NaN/Infinity are never fast
+_DECODER: Final = json.JSONDecoder(parse_float=_refuse, parse_constant=_refuse)
+_ENCODER: Final = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+)
+_CACHE_MAX: Final = 4096
+_CACHED_TEXT: Final = 256
+# stored JSON text -> (canonical text, value): most payloads and role lists repeat
+_payloads: dict[str, tuple[str, dict[str, Any]]] = {}
+_roles: dict[str, tuple[str, list[str]]] = {}
+# SQLite's stored text of a datetime whose date part fromisoformat accepts
+_SQLITE_AT: Final = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}) (?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"\.[0-9]{6}"
+)
+_good_dates: set[str] = set()
+
+
+def _payload(text: Any) -> tuple[str, dict[str, Any]]:
+    if type(text) is not str:
+        raise _NotFastError
+    found = _payloads.get(text)
+    if found is not None:
+        return found
+    if text.count("{") + text.count("[") > MAX_DEPTH - 1:
+        raise _NotFastError  # maybe too deep: let canonical_bytes decide
+    try:
+        value = _DECODER.decode(text)
+    except ValueError as exc:  # not JSON, or an int too long to read
+        raise _NotFastError from exc
+    if type(value) is not dict:
+        raise _NotFastError
+    result = (_ENCODER.encode(value), value)
+    if len(text) <= _CACHED_TEXT and len(_payloads) < _CACHE_MAX:
+        _payloads[text] = result
+    return result
+
+
+def _roles_json(text: Any) -> tuple[str, list[str]]:
+    if type(text) is not str:
+        raise _NotFastError
+    found = _roles.get(text)
+    if found is not None:
+        return found
+    try:
+        roles = json.loads(text)
+    except ValueError as exc:
+        raise _NotFastError from exc
+    if type(roles) is not list or any(type(r) is not str for r in roles):
+        raise _NotFastError
+    result = (_ENCODER.encode(roles), roles)
+    if len(text) <= _CACHED_TEXT and len(_roles) < _CACHE_MAX:
+        _roles[text] = result
+    return result
+
+
+def _timestamp(value: Any) -> str:
+    """The canonical text of a stored ``at`` as the driver returns it (naive UTC)."""
+    if type(value) is str:  # SQLite: the text SQLAlchemy parses with fromisoformat
+        match = _SQLITE_AT.fullmatch(value)
+        if match is None:
+            raise _NotFastError
+        day = match[1]
+        if day not in _good_dates:
+            try:
+                datetime.fromisoformat(day)
+            except ValueError as exc:
+                raise _NotFastError from exc
+            if len(_good_dates) < _CACHE_MAX:
+                _good_dates.add(day)
+        return f"{day}T{value[11:]}Z"
+    if type(value) is not datetime or value.tzinfo is not None:
+        raise _NotFastError
+    return value.isoformat(timespec="microseconds") + "Z"
+
+
+_ROW_JSON: Final = (
+    '{"actor":%s,"at":"%s","canon_version":%d,"content_hash":%s,"event":"%s",'
+    '"from_state":%s,"hash_alg":%s,"ledger":%d,"payload":%s,"prev_hash":%s,'
+    '"request_id":%s,"request_kind":%s,"request_version":%s,"roles":%s,"seq":%d,'
+    '"to_state":%s,"trigger":%s,"unit":%s}'
+)
+
+
+def raw_canonical(row: Sequence[Any]) -> tuple[bytes, dict[str, Any]]:
+    """Canonical bytes of a stored row, byte-identical to the model path's.
+
+    ``row`` holds the :data:`RAW_FIELDS` as stored: ``roles`` and ``payload`` as
+    JSON text, ``at`` as the driver returns it (naive UTC ``datetime``, or SQLite's
+    text). Returns the bytes ``entry_hash`` would hash for the entry the model path
+    reads from the same row, and the payload. Raises ``_NotFastError`` for any row
+    whose model-path reading is not the identity on its values (wrong types,
+    unknown enum values, non-canonical UUID text, floats, deep nesting...), and
+    ``ValidationError`` where canonical JSON refuses a value (text not in NFC);
+    such rows go through the model path instead, so the outcome is the same.
+    """
+    (
+        actor,
+        at,
+        canon_version,
+        content_hash,
+        event,
+        from_state,
+        hash_alg,
+        ledger,
+        payload_text,
+        prev_hash,
+        request_id,
+        request_kind,
+        request_version,
+        roles_text,
+        seq,
+        to_state,
+        trigger,
+        unit,
+        digest,
+    ) = row
+    if (
+        event not in _EVENTS
+        or (request_kind is not None and request_kind not in _KINDS)
+        or (request_id is not None and not _is_uuid(request_id))
+        or type(ledger) is not int
+        or type(seq) is not int
+        or type(canon_version) is not int
+        or (request_version is not None and type(request_version) is not int)
+        or type(actor) is not str
+        or type(hash_alg) is not str
+        or type(prev_hash) is not str
+        or type(digest) is not str
+    ):
+        raise _NotFastError
+    for value in (content_hash, from_state, to_state, trigger, unit):
+        if value is not None and type(value) is not str:
+            raise _NotFastError
+    canon_payload, payload = _payload(payload_text)
+    canon_roles, roles = _roles_json(roles_text)
+    stamp = _timestamp(at)
+    text = _ROW_JSON % (
+        _enc(actor),
+        stamp,
+        canon_version,
+        "null" if content_hash is None else _enc(content_hash),
+        event,  # one of the AuditEvent values: plain ASCII words
+        "null" if from_state is None else _enc(from_state),
+        _enc(hash_alg),
+        ledger,
+        canon_payload,
+        _enc(prev_hash),
+        "null" if request_id is None else f'"{request_id}"',
+        "null" if request_kind is None else f'"{request_kind}"',
+        "null" if request_version is None else request_version,
+        canon_roles,
+        seq,
+        "null" if to_state is None else _enc(to_state),
+        "null" if trigger is None else _enc(trigger),
+        "null" if unit is None else _enc(unit),
+    )
+    if text.isascii():  # ASCII text is NFC, and nothing needed escaping beyond JSON's
+        return text.encode("ascii"), payload
+    # Non-ASCII: let canonical_bytes check NFC over the same plain values, in the
+    # model's field order (so a refusal names the same field as the model path).
+    plain = dict(zip(RAW_FIELDS, row, strict=True))
+    plain.update(at=stamp, payload=payload, roles=roles)
+    return canonical_bytes({k: plain[k] for k in _MODEL_ORDER}), payload
+
+
+def _is_uuid(value: Any) -> bool:
+    return type(value) is str and _UUID_RE.fullmatch(value) is not None
+
+
+def verify_rows(
+    rows: Iterable[Sequence[Any]],
+    stored_heads: Iterable[ChainHead],
+    *,
+    read_entry: Callable[[Sequence[Any]], AuditEntry],
+    replay: Replay | None = None,
+    anchor: Anchor | None = None,
+    key: bytes | None = None,
+) -> VerifyReport:
+    """:func:`verify_stream` over raw stored rows (see :func:`raw_canonical`).
+
+    The same checks, in the same order, with the same report; rows the fast path
+    cannot vouch for are read with ``read_entry`` (the backend's model path) and
+    checked exactly as :func:`verify_stream` checks them. ``replay`` is fed every
+    entry. Memory: each ledger's last hash, and the replay's per-request state.
+    """
+    report = VerifyReport()
+    anchored = {h.ledger: h.seq for h in anchor.heads} if anchor else {}
+    states: dict[int, _LedgerState] = {}
+    fresh = _LedgerState
+    add = report.add
+    for row in rows:
+        try:
+            data, payload = raw_canonical(row)
+        except (_NotFastError, ValidationError):
+            entry = read_entry(row)
+            state = states.get(entry.ledger)
+            if state is None:
+                state = states[entry.ledger] = fresh()
+            report.entries_checked += 1
+            _check_entry(entry, state, report)
+            if replay is not None:
+                replay.feed_raw(
+                    None if entry.request_id is None else str(entry.request_id),
+                    entry.event.value,
+                    entry.request_version,
+                    entry.to_state,
+                    entry.content_hash,
+                    entry.payload,
+                )
+            if anchored.get(entry.ledger) == entry.seq:
+                state.hashes_at[entry.seq] = entry.hash
+            state.seq, state.hash = entry.seq, entry.hash
+            continue
+        ledger, seq, digest = row[7], row[14], row[18]
+        state = states.get(ledger)
+        if state is None:
+            state = states[ledger] = fresh()
+        report.entries_checked += 1
+        where = state.seq + 1
+        if seq != where:
+            add(
+                BadEntry(
+                    ledger,
+                    where,
+                    _uuid(row[10]),
+                    f"sequence jumps from {state.seq} to {seq}",
+                )
+            )
+        if row[9] != state.hash:
+            add(
+                BadEntry(
+                    ledger,
+                    where,
+                    _uuid(row[10]),
+                    "prev_hash does not match the previous entry's hash",
+                )
+            )
+        if row[2] != CANON_VERSION or row[6] != HASH_ALG:
+            add(
+                BadEntry(
+                    ledger,
+                    where,
+                    _uuid(row[10]),
+                    f"unknown canon_version/hash_alg {row[2]}/{row[6]}",
+                )
+            )
+        elif hashlib.sha256(data).hexdigest() != digest:
+            add(
+                BadEntry(
+                    ledger,
+                    where,
+                    _uuid(row[10]),
+                    "hash does not match the entry's content",
+                )
+            )
+        if replay is not None:
+            replay.feed_raw(row[10], row[4], row[12], row[15], row[3], payload)
+        if anchored.get(ledger) == seq:
+            state.hashes_at[seq] = digest
+        state.seq, state.hash = seq, digest
+    report.ledgers_checked = len(states)
+    _check_heads(states, stored_heads, report)
+    if anchor is not None:
+        _check_anchor(anchor, states, key, report)
+    report.problems.sort(key=lambda p: (p.ledger, p.seq))
+    return report
+
+
+def _uuid(value: str | None) -> UUID | None:
+    return None if value is None else UUID(value)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import heapq
 import json
@@ -356,9 +357,14 @@ def _keyset(c: Any, order: Order, after: AuditCursor) -> Any:
     tail = sa.or_(
         c.ledger > after.ledger, sa.and_(c.ledger == after.ledger, c.seq > after.seq)
     )
+    # The redundant lower bound on the leading sort column lets the planner seek
+    # the index instead of scanning it from the start (SQLite does not derive a
+    # range from the OR): without it every later page costs O(rows before it).
     if order == "sequence":
-        return tail
-    return sa.or_(c.at > after.at, sa.and_(c.at == after.at, tail))
+        return sa.and_(c.ledger >= after.ledger, tail)
+    return sa.and_(
+        c.at >= after.at, sa.or_(c.at > after.at, sa.and_(c.at == after.at, tail))
+    )
 
 
 def _where(dialect: str, c: Any, q: AuditQuery) -> list[Any]:
@@ -412,6 +418,30 @@ def _row_entry(row: Any) -> AuditEntry:
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _roles(text: str) -> Any:
+    """Stored roles text read as a tuple (immutable, so safe to share)."""
+    value = json.loads(text)
+    return tuple(value) if isinstance(value, list) else value
+
+
+def row_entries(keys: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[AuditEntry]:
+    """Rows of the audit table (columns ``keys``) read as entries.
+
+    Same result as reading each row with ``_row_entry``; the column names are
+    looked up once and repeated role lists are parsed once.
+    """
+    validate = AuditEntry.model_validate
+    out = []
+    for row in rows:
+        m = dict(zip(keys, row, strict=True))
+        roles = m["roles"]
+        m["roles"] = _roles(roles) if type(roles) is str else tuple(json.loads(roles))
+        m["payload"] = json.loads(m["payload"])
+        out.append(validate(m))
+    return out
+
+
 def sql_query(
     connection: sa.Connection,
     audit: sa.Table,
@@ -436,4 +466,5 @@ def sql_query(
         clauses.append(_keyset(c, query.order, after))
     keys = [c.ledger, c.seq] if query.order == "sequence" else [c.at, c.ledger, c.seq]
     stmt = sa.select(audit).where(*clauses).order_by(*keys).limit(limit)
-    return [_row_entry(row) for row in connection.execute(stmt)]
+    result = connection.execute(stmt)
+    return row_entries(list(result.keys()), result)

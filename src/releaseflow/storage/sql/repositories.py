@@ -9,8 +9,9 @@ count checked, ``audit.append`` is a compare-and-set on the ledger head row plus
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...canonical import to_plain
+from ...chain import RAW_FIELDS
 from ...exceptions import ConflictError, RequestNotFoundError
 from ...models import (
     AuditEntry,
@@ -30,7 +32,8 @@ from ...models import (
     RequestQuery,
     StoredOverride,
 )
-from ...queries import AuditCursor, AuditQuery, sql_query
+from ...queries import AuditCursor, AuditQuery, row_entries, sql_query
+from ...vocabulary import Classification
 from .errors import translate
 
 if TYPE_CHECKING:
@@ -44,6 +47,9 @@ __all__ = [
     "SqlNotices",
     "SqlRequests",
 ]
+
+
+_CLASSIFICATIONS = frozenset(c.value for c in Classification)
 
 
 def _json(value: Any) -> str:
@@ -144,6 +150,16 @@ class SqlRequests:
         for row in self._uow.stream(stmt):
             yield Request.model_validate_json(row[0])
 
+    def iter_states(self) -> Iterator[tuple[UUID, str, int, str, str]]:
+        """``(id, state, version, content_hash, classification)`` of every request.
+
+        What :meth:`iter_all` would give for those fields, without building each
+        ``Request``; a document that does not read plainly is read as a model.
+        """
+        stmt = sa.select(self._t.c.doc).order_by(self._t.c.id)
+        for row in self._uow.stream(stmt):
+            yield _request_state(row[0])
+
     def due(
         self, before: datetime, *, after: tuple[datetime, UUID] | None, limit: int
     ) -> list[Request]:
@@ -162,6 +178,50 @@ class SqlRequests:
             )
         stmt = stmt.order_by(t.c.next_due_at, t.c.id).limit(limit)
         return [Request.model_validate_json(doc) for doc in self._uow.scalars(stmt)]
+
+
+_HEX64 = frozenset("0123456789abcdef")
+
+
+def _request_state(doc: str) -> tuple[UUID, str, int, str, str]:
+    try:
+        data = json.loads(doc)
+        rid, state, version = data["id"], data["state"], data["version"]
+        content_hash, classification = data["content_hash"], data["classification"]
+        if (
+            type(rid) is str
+            and len(rid) == 36
+            and str(UUID(rid)) == rid
+            and type(state) is str
+            and type(version) is int
+            and version >= 1
+            and type(content_hash) is str
+            and len(content_hash) == 64
+            and _HEX64.issuperset(content_hash)
+            and classification in _CLASSIFICATIONS
+        ):
+            return UUID(rid), state, version, content_hash, classification
+    except (ValueError, KeyError, TypeError):
+        pass
+    request = Request.model_validate_json(doc)
+    return (
+        request.id,
+        request.state,
+        request.version,
+        request.content_hash,
+        request.classification.value,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _history_statement(table: sa.Table, requests: sa.Table) -> sa.Select[Any]:
+    c = table.c
+    stored = sa.exists().where(requests.c.id == sa.bindparam("rid"))
+    return (
+        sa.select(table)
+        .where(c.request_id == sa.bindparam("rid"), stored)
+        .order_by(c.ledger, c.seq)
+    )
 
 
 class SqlAudit:
@@ -265,6 +325,55 @@ class SqlAudit:
             stmt = stmt.where(t.c.request_id == str(request_id))
         for row in self._uow.stream(stmt):
             yield self._entry(row)
+
+    def history(self, request_id: UUID) -> list[AuditEntry] | None:
+        """Every entry of one request in (ledger, seq) order; None if no such request.
+
+        One indexed SELECT (the request's existence is checked in it) with a
+        statement built once per table; a trail is short, so it is fetched at once.
+        """
+        stmt = _history_statement(self._t, self._uow.tables.requests)
+        with translate():
+            result = self._uow.connection.execute(stmt, {"rid": str(request_id)})
+            keys, rows = list(result.keys()), result.all()
+        if not rows and not self._uow.scalar(
+            self._uow.store.sql.request_version, {"id": str(request_id)}
+        ):
+            return None
+        return row_entries(keys, rows)
+
+    def iter_raw(self) -> Iterator[Sequence[Any]]:
+        """Every entry as a stored row, in (ledger, seq) order: the fast verify path.
+
+        Columns in :data:`~releaseflow.chain.RAW_FIELDS` order, values as the
+        driver returns them (``roles`` and ``payload`` JSON text, ``at`` naive UTC
+        or SQLite's text); :meth:`raw_entry` reads one as an ``AuditEntry``.
+        """
+        t = self._t
+        at_type: Any = sa.String() if self._uow.store.is_sqlite else sa.DateTime()
+        columns = [
+            sa.type_coerce(t.c.at, at_type).label("at") if name == "at" else t.c[name]
+            for name in RAW_FIELDS
+        ]
+        stmt = sa.select(*columns).order_by(t.c.ledger, t.c.seq)
+        yield from self._uow.stream(stmt, batch=5000)
+
+    def raw_entry(self, row: Sequence[Any]) -> AuditEntry:
+        """Read a row of :meth:`iter_raw` exactly as :meth:`entries` reads it."""
+        dialect = self._uow.connection.dialect
+        process = self._t.c.at.type.dialect_impl(dialect).result_processor(
+            dialect, None
+        )
+        m = dict(zip(RAW_FIELDS, row, strict=True))
+        if process is not None:
+            m["at"] = process(m["at"])
+        return AuditEntry.model_validate(
+            {
+                **m,
+                "roles": tuple(json.loads(m["roles"])),
+                "payload": json.loads(m["payload"]),
+            }
+        )
 
     def query(
         self, query: AuditQuery, *, after: AuditCursor | None, limit: int

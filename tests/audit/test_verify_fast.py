@@ -1,0 +1,346 @@
+"""The fast verify path (raw rows, no models) agrees with the model path exactly.
+
+``flow.audit.verify()`` on a SQL store hashes stored rows directly
+(:func:`releaseflow.chain.raw_canonical`); the model path reads every row as an
+``AuditEntry`` and hashes ``model_dump()``. These tests pin the two together: the
+same canonical bytes for random entries (non-ASCII, nested payloads, nulls), and
+the same report -- first bad entry included -- for tampered rows, including values
+only a direct database write could produce.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import pytest
+import sqlalchemy as sa
+
+import releaseflow as rf
+from releaseflow.canonical import canonical_bytes
+from releaseflow.chain import (
+    _EVENTS,
+    _KINDS,
+    _MODEL_ORDER,
+    RAW_FIELDS,
+    Replay,
+    VerifyReport,
+    _NotFastError,
+    raw_canonical,
+    seal,
+    verify_stream,
+)
+from releaseflow.models import AuditEntry, ChainHead
+from releaseflow.storage.sql import SqlStore
+from releaseflow.vocabulary import AuditEvent, RequestKind
+from tests.conftest import BACKENDS, make_store
+
+SQL_BACKENDS = [b for b in BACKENDS if b != "memory"]
+TEXTS = [
+    "plain",
+    "Hoàng Thị E",
+    "Báo Đà Nẵng",
+    "中文",
+    "emoji 😀",
+    'quote " and \\ backslash',
+    "tab\tnew\nline",
+    "\u00e9t\u00e9",
+    "",
+    "%_ like * wildcards",
+    "\x01 control",
+]
+
+
+def _value(rng: random.Random, depth: int) -> Any:
+    choice = rng.randrange(8 if depth < 4 else 5)
+    if choice == 0:
+        return None
+    if choice == 1:
+        return rng.choice([True, False])
+    if choice == 2:
+        return rng.choice([0, -1, 7, 2**70, -(2**40)])
+    if choice in (3, 4):
+        return rng.choice(TEXTS)
+    if choice == 5:
+        return [_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {
+        rng.choice(TEXTS) + str(i): _value(rng, depth + 1)
+        for i in range(rng.randrange(4))
+    }
+
+
+def _draft(rng: random.Random, at: datetime) -> dict[str, Any]:
+    maybe = lambda v: None if rng.random() < 0.3 else v  # noqa: E731
+    return {
+        "event": rng.choice(list(AuditEvent)),
+        "request_id": maybe(UUID(int=rng.getrandbits(128), version=4)),
+        "request_version": maybe(rng.randrange(1, 50)),
+        "request_kind": maybe(rng.choice(list(RequestKind))),
+        "unit": maybe(rng.choice(["agency", "agency/ttyt", "danang/lab/a_b"])),
+        "from_state": maybe(rng.choice(["drafting", "in_review"])),
+        "to_state": maybe(rng.choice(["approved", "released"])),
+        "trigger": maybe(rng.choice(["submit", "release"])),
+        "actor": rng.choice(["comms.nguyen", "spoke.tran", "người.dùng"]),
+        "roles": tuple(rng.sample(["head", "auditor", "spokesperson"], 2)),
+        "at": at,
+        "payload": _value(rng, 0) if rng.random() < 0.1 else _object(rng),
+        "content_hash": maybe("a" * 64),
+    }
+
+
+def _object(rng: random.Random) -> dict[str, Any]:
+    return {f"k{i}{rng.choice(TEXTS)}": _value(rng, 1) for i in range(rng.randrange(5))}
+
+
+def _fill(store: SqlStore, entries: int, seed: int) -> list[AuditEntry]:
+    """Append ``entries`` random sealed entries (ledgers at random)."""
+    rng = random.Random(seed)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    sealed = []
+    with store.unit_of_work() as uow:
+        for _ in range(entries):
+            at += timedelta(microseconds=rng.randrange(1, 10**9))
+            draft = _draft(rng, at)
+            if not isinstance(draft["payload"], dict):
+                draft["payload"] = {"value": draft["payload"]}
+            head = uow.audit.lock_head(rng.randrange(store.ledger_count))
+            entry = seal(draft, head)
+            uow.audit.append(entry)
+            sealed.append(entry)
+        uow.commit()
+    return sealed
+
+
+@pytest.fixture(name="sql_store", params=SQL_BACKENDS)
+def _sql_store(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[SqlStore]:
+    store = make_store(str(request.param), tmp_path, ledger_count=4)
+    assert isinstance(store, SqlStore)
+    yield store
+    store.close()
+
+
+def _model_report(flow: rf.ReleaseFlow) -> VerifyReport:
+    """verify() as it was before the fast path: every row read as a model."""
+    replay = Replay()
+    with flow.store.unit_of_work(write=False) as uow:
+        heads = uow.audit.heads()
+
+        def feed() -> Iterator[AuditEntry]:
+            for entry in uow.audit.entries():
+                replay.feed(entry)
+                yield entry
+
+        report = verify_stream(feed(), heads)
+        for request in uow.requests.iter_all():
+            flow.audit._compare(request, replay, report)
+    return report
+
+
+def _same(fast: VerifyReport, model: VerifyReport) -> None:
+    assert fast.problems == model.problems
+    assert fast.entries_checked == model.entries_checked
+    assert fast.ledgers_checked == model.ledgers_checked
+    assert fast.first_bad == model.first_bad
+
+
+def test_raw_fields_are_the_canonical_key_order() -> None:
+    assert RAW_FIELDS[-1] == "hash"
+    assert list(RAW_FIELDS[:-1]) == sorted(_MODEL_ORDER)
+    assert set(RAW_FIELDS) == set(AuditEntry.model_fields)
+    # enum values are written unescaped on the fast path
+    for value in _EVENTS | _KINDS:
+        assert json.dumps(value) == f'"{value}"'
+
+
+def test_fast_bytes_equal_model_bytes_on_random_entries(sql_store: SqlStore) -> None:
+    sealed = _fill(sql_store, 400, seed=11)
+    fast = 0
+    with sql_store.unit_of_work(write=False) as uow:
+        rows = list(uow.audit.iter_raw())
+        assert len(rows) == len(sealed)
+        for row in rows:
+            entry = uow.audit.raw_entry(row)
+            expected = canonical_bytes(entry.model_dump(exclude={"hash"}))
+            try:
+                data, payload = raw_canonical(row)
+            except _NotFastError:
+                continue
+            fast += 1
+            assert data == expected
+            assert payload == entry.payload
+    assert fast == len(sealed)  # every well-formed row takes the fast path
+    flow = rf.ReleaseFlow(sql_store)
+    report = flow.audit.verify()
+    assert report.ok, report.problems
+    _same(report, _model_report(flow))
+
+
+def _tamper(store: SqlStore, ledger: int, at_seq: int, values: dict[str, Any]) -> None:
+    t = store.tables.audit
+    with store.unit_of_work() as uow:
+        stmt = sa.update(t).where(t.c.ledger == ledger, t.c.seq == at_seq)
+        uow.run(stmt.values(**values))
+        uow.commit()
+
+
+def _raw_sqlite(store: SqlStore, sql: str, params: dict[str, Any]) -> None:
+    with store.unit_of_work() as uow:
+        uow.run(sa.text(sql), params)
+        uow.commit()
+
+
+TAMPERS: dict[str, dict[str, Any]] = {
+    "actor": {"actor": "mallory"},
+    "actor_non_nfc": {"actor": "e\u0301"},
+    "event_unknown": {"event": "teleported"},
+    "event_other": {"event": "read"},
+    "request_id_upper": {"request_id": "ABCDEF12-3456-4789-8ABC-DEF123456789"},
+    "request_id_other": {"request_id": "12345678-1234-4234-8234-123456789abc"},
+    "request_id_null": {"request_id": None},
+    "request_version": {"request_version": 99},
+    "request_kind_unknown": {"request_kind": "gossip"},
+    "unit": {"unit": "elsewhere"},
+    "from_state": {"from_state": "forged"},
+    "to_state_null": {"to_state": None},
+    "trigger": {"trigger": "forged"},
+    "roles": {"roles": '["head"]'},
+    "roles_not_list": {"roles": '"head"'},
+    "roles_spaced": {"roles": '[ "head" ]'},
+    "payload": {"payload": '{"forged":true}'},
+    "payload_float": {"payload": '{"x":1.5}'},
+    "payload_nan": {"payload": '{"x":NaN}'},
+    "payload_list": {"payload": "[1,2]"},
+    "payload_deep": {"payload": '{"a":' * 20 + "1" + "}" * 20},
+    "payload_non_nfc": {"payload": '{"x":"e\u0301"}'},
+    "payload_unsorted": {"payload": '{"b":1,"a":2}'},
+    "payload_escaped": {"payload": '{"x":"\\u00e9"}'},
+    "content_hash": {"content_hash": "e" * 64},
+    "prev_hash": {"prev_hash": "d" * 64},
+    "hash": {"hash": "c" * 64},
+    "canon_version": {"canon_version": 2},
+    "hash_alg": {"hash_alg": "md5"},
+    "seq": {"seq": 1000},
+}
+
+
+# a row the model path cannot read raises mid-stream; psycopg then warns when the
+# abandoned server-side cursor is collected (both paths alike)
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.parametrize("name", sorted(TAMPERS))
+@pytest.mark.parametrize("position", ["first", "middle", "last"])
+def test_tampered_rows_give_the_same_report(
+    sql_store: SqlStore, name: str, position: str
+) -> None:
+    _fill(sql_store, 60, seed=3)
+    with sql_store.unit_of_work(write=False) as uow:
+        count = sum(1 for e in uow.audit.entries(ledger=1))
+    seq = {"first": 1, "middle": count // 2, "last": count}[position]
+    _tamper(sql_store, 1, seq, TAMPERS[name])
+    flow = rf.ReleaseFlow(sql_store)
+    try:
+        model = _model_report(flow)
+    except Exception as exc:  # the model path could not even read the row
+        with pytest.raises(type(exc)):
+            flow.audit.verify()
+        return
+    fast = flow.audit.verify()
+    assert not fast.ok
+    _same(fast, model)
+    assert fast.first_bad is not None
+    assert fast.first_bad.ledger == 1
+
+
+@pytest.mark.skipif("sqlite" not in SQL_BACKENDS, reason="SQLite only")
+@pytest.mark.parametrize(
+    "at",
+    [
+        "2026-01-01 10:00:00",  # no fraction: fromisoformat reads it
+        "2026-01-01T10:00:00.000001",
+        "2026-02-30 10:00:00.000000",  # no such day: both paths refuse to read it
+        "2026-01-01 10:00:00.000000+07:00",
+        "garbage",
+    ],
+)
+def test_sqlite_odd_stored_times_agree(tmp_path: Any, at: str) -> None:
+    store = make_store("sqlite", tmp_path, ledger_count=1)
+    assert isinstance(store, SqlStore)
+    try:
+        _fill(store, 5, seed=1)
+        _raw_sqlite(
+            store, "UPDATE rf_audit_entries SET at = :at WHERE seq = 3", {"at": at}
+        )
+        flow = rf.ReleaseFlow(store)
+        try:
+            model = _model_report(flow)
+        except Exception as exc:
+            with pytest.raises(type(exc)):
+                flow.audit.verify()
+            return
+        _same(flow.audit.verify(), model)
+    finally:
+        store.close()
+
+
+def test_replayed_state_mismatch_is_reported_alike(flow: rf.ReleaseFlow) -> None:
+    """Through the service: a request row edited behind the library's back."""
+    if not isinstance(flow.store, SqlStore):
+        pytest.skip("SQL stores only")
+    from tests.conftest import STAFF, new_inquiry, to_approved
+
+    flow.directory.bootstrap("admin", unit="agency")
+    for actor, role in STAFF.items():
+        if role != "administrator":
+            flow.directory.grant(actor, role, unit="agency", by="admin")
+    request = to_approved(flow, new_inquiry(flow))
+    other = new_inquiry(flow)
+    t = flow.store.tables.requests
+    forged = request.model_copy(update={"state": "released"}).model_dump_json()
+    classified = other.model_copy(
+        update={"classification": rf.Classification.RESTRICTED}
+    )
+    with flow.store.unit_of_work() as uow:
+        uow.run(sa.update(t).where(t.c.id == str(request.id)).values(doc=forged))
+        uow.run(
+            sa.update(t)
+            .where(t.c.id == str(other.id))
+            .values(doc=classified.model_dump_json())
+        )
+        uow.commit()
+    fast = flow.audit.verify()
+    _same(fast, _model_report(flow))
+    assert {p.request_id for p in fast.problems} == {request.id, other.id}
+
+
+def test_memory_store_keeps_the_model_path() -> None:
+    from releaseflow.storage.memory import InMemoryStore
+
+    flow = rf.ReleaseFlow(InMemoryStore())
+    flow.directory.bootstrap("admin", unit="agency")
+    assert flow.audit.verify().ok
+
+
+def test_anchor_checks_agree(sql_store: SqlStore) -> None:
+    _fill(sql_store, 30, seed=9)
+    flow = rf.ReleaseFlow(sql_store)
+    anchor = flow.audit.anchor(key=b"k")
+    assert flow.audit.verify(anchor=anchor, key=b"k").ok
+    heads = {h.ledger: h for h in anchor.heads}
+    last = heads[2]
+    t = sql_store.tables.audit
+    with sql_store.unit_of_work() as uow:
+        uow.run(sa.delete(t).where(t.c.ledger == 2, t.c.seq == last.seq))
+        before = ChainHead(ledger=2, seq=last.seq - 1, hash="0" * 64)
+        uow.run(
+            sa.update(sql_store.tables.heads)
+            .where(sql_store.tables.heads.c.ledger == 2)
+            .values(seq=before.seq)
+        )
+        uow.commit()
+    report = flow.audit.verify(anchor=anchor, key=b"k")
+    assert not report.ok
+    assert report.anchor_checked
+    assert any("truncated" in p.problem for p in report.problems)
