@@ -10,9 +10,10 @@ passes. Every figure is printed beside a baseline measured in the same run:
 
 * (a) ``flow.audit.history(id)`` against the same SELECT through the raw driver;
 * (b) one 50-row page of an actor's time-range query against the same SQL raw;
-* (c) ``flow.audit.verify()`` -- wall time and peak RSS, measured in a fresh
-  process -- against the independent stdlib verifier ``tools/verify_chain.py``
-  (raw driver, chain only) and the targets (5 s, 200 MB);
+* (c) ``flow.audit.verify()`` -- wall time and peak RSS (the process's own, and
+  the largest forked worker's), measured in a fresh process, also with
+  ``workers=1`` (one process) -- against the independent stdlib verifier
+  ``tools/verify_chain.py`` (raw driver, chain only) and the targets (5 s, 200 MB);
 * (d) a JSON Lines export of 10 % of the rows and of all rows (fresh processes):
   peak RSS should stay flat.
 
@@ -308,11 +309,11 @@ import resource, sys, time, json
 sys.path.insert(0, {root!r})
 mode, url, extra = sys.argv[1], sys.argv[2], sys.argv[3]
 start = time.perf_counter()
-if mode == "verify":
+if mode in ("verify", "verify1"):
     import releaseflow as rf
     from releaseflow.storage.sql import SqlStore
     store = SqlStore.open(url, table_prefix={prefix!r})
-    report = rf.ReleaseFlow(store).audit.verify()
+    report = rf.ReleaseFlow(store).audit.verify(workers=1 if mode == "verify1" else None)
     out = {{"ok": report.ok, "checked": report.entries_checked}}
 elif mode == "tool":
     sys.path.insert(0, {tools!r})
@@ -339,6 +340,8 @@ else:
         lines += 1
     out = {{"ok": True, "checked": lines - 2, "chars": size}}
 out["seconds"] = time.perf_counter() - start
+# the largest forked worker's peak (verify's processes), 0 when none ran
+out["child_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 # this process's own peak (VmHWM): ru_maxrss would carry the parent's peak
 # across fork and exec on Linux
 with open("/proc/self/status") as status:
@@ -368,12 +371,19 @@ def child(mode: str, url: str, extra: str = "-") -> dict[str, Any]:
 def big(url: str, n: int, model_baseline: bool) -> None:
     """(c) verify and (d) exports, each in a fresh process."""
     ours = child("verify", url)
+    single = child("verify1", url)
     tool = child("tool", url)
     assert ours["ok"], ours
+    assert single["ok"], single
     assert tool["ok"], tool
     print(
         f"  (c) verify() {ours['checked']:,} entries: {ours['seconds']:.2f} s,"
-        f" peak RSS {ours['rss_mb']:.0f} MB (targets 5 s, 200 MB)"
+        f" peak RSS {ours['rss_mb']:.0f} MB (+ largest worker"
+        f" {ours['child_mb']:.0f} MB) (targets 5 s, 200 MB)"
+    )
+    print(
+        f"      verify(workers=1): {single['seconds']:.2f} s,"
+        f" peak RSS {single['rss_mb']:.0f} MB"
     )
     line(
         "    verify() vs stdlib tools/verify_chain.py",

@@ -6,7 +6,10 @@ process works on its own requests, so nothing is contested. Run::
 
     .venv/bin/python benchmarks/sql_transitions.py [--seconds 3] [--pg URL]
 
-Prints transitions/s for each case and the ratio releaseflow / plain.
+Prints transitions/s for each case and the ratio releaseflow / plain. On a shared
+machine, ``--rounds N`` alternates the two loops N times on the same tables and
+prints each round and the median ratio, so a load change between the two
+measurements of one round shows up instead of skewing the result.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import multiprocessing as mp
 import os
 import sqlite3
+import statistics
 import tempfile
 import time
 import uuid
@@ -114,9 +118,16 @@ def plain_worker(args: tuple[str, str, str, list[str], float, int]) -> int:
     kind, target, prefix, ids, seconds, worker = args
     conn = _plain_connect(kind, target)
     ph = "?" if kind == "sqlite" else "%s"
-    versions = {rid: 1 for rid in ids}
+    versions = {
+        rid: int(
+            conn.execute(
+                f"SELECT version FROM {prefix}req WHERE id = {ph}", (rid,)
+            ).fetchone()[0]
+        )
+        for rid in ids
+    }
     done, i = 0, 0
-    seq = worker * 10_000_000
+    seq = worker * 10_000_000  # worker = round * 1000 + process: no overlap
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         rid = ids[i % len(ids)]
@@ -148,26 +159,40 @@ def run(pool_size: int, fn: Any, jobs: list[Any], seconds: float) -> float:
 
 
 def case(
-    label: str, url: str, plain_kind: str, plain_target: str, procs: int, seconds: float
+    label: str,
+    url: str,
+    plain_kind: str,
+    plain_target: str,
+    procs: int,
+    seconds: float,
+    rounds: int = 1,
 ) -> None:
     prefix = f"bench{uuid.uuid4().hex[:6]}_"
     groups = setup_flow(url, prefix, 8, procs)
-    ours = run(procs, flow_worker, [(url, prefix, g, seconds) for g in groups], seconds)
     plain_setup(plain_kind, plain_target, prefix, groups)
-    plain = run(
-        procs,
-        plain_worker,
-        [
-            (plain_kind, plain_target, prefix, g, seconds, n)
-            for n, g in enumerate(groups)
-        ],
-        seconds,
-    )
-    print(
-        f"{label:<28} releaseflow {ours:8.0f}/s   plain {plain:8.0f}/s"
-        f"   ratio {ours / plain:5.2f}",
-        flush=True,
-    )
+    ratios = []
+    for r in range(rounds):
+        ours = run(
+            procs, flow_worker, [(url, prefix, g, seconds) for g in groups], seconds
+        )
+        plain = run(
+            procs,
+            plain_worker,
+            [
+                (plain_kind, plain_target, prefix, g, seconds, r * 1000 + n)
+                for n, g in enumerate(groups)
+            ],
+            seconds,
+        )
+        ratios.append(ours / plain)
+        name = label if rounds == 1 else f"{label} #{r + 1}"
+        print(
+            f"{name:<28} releaseflow {ours:8.0f}/s   plain {plain:8.0f}/s"
+            f"   ratio {ours / plain:5.2f}",
+            flush=True,
+        )
+    if rounds > 1:
+        print(f"{label:<28} median ratio {statistics.median(ratios):5.2f}", flush=True)
     if plain_kind == "postgres":
         _drop_pg(plain_target, prefix)
 
@@ -192,6 +217,9 @@ def main() -> None:
         "--pg", default=os.environ.get("RELEASEFLOW_TEST_POSTGRES_URL", PG_DEFAULT)
     )
     parser.add_argument("--skip-pg", action="store_true")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="alternate the two loops N times"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rf-bench-") as folder:
         path = os.path.join(folder, "bench.db")
@@ -202,10 +230,12 @@ def main() -> None:
             path,
             1,
             args.seconds,
+            args.rounds,
         )
     if not args.skip_pg:
-        case("PostgreSQL, 1 process", args.pg, "postgres", args.pg, 1, args.seconds)
-        case("PostgreSQL, 8 processes", args.pg, "postgres", args.pg, 8, args.seconds)
+        for procs in (1, 8):
+            label = f"PostgreSQL, {procs} process{'es' if procs > 1 else ''}"
+            case(label, args.pg, "postgres", args.pg, procs, args.seconds, args.rounds)
 
 
 if __name__ == "__main__":

@@ -8,15 +8,24 @@ of those grants, and are themselves recorded (event ``read``).
 
 from __future__ import annotations
 
+import heapq
+import multiprocessing
+import os
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
 from .chain import (
     BadEntry,
     Replay,
+    RowScan,
     VerifyReport,
+    finish_report,
     make_anchor,
+    scan_rows,
     verify_rows,
     verify_stream,
 )
@@ -41,11 +50,16 @@ from .vocabulary import AuditEvent, Role
 if TYPE_CHECKING:
     from .service import ReleaseFlow
 
-__all__ = ["READER_ROLES", "AuditService"]
+__all__ = ["MAX_WORKERS", "PARALLEL_FROM", "READER_ROLES", "AuditService"]
 
 #: Roles that may read and export the audit log when a call names an actor.
 READER_ROLES: Final = frozenset({Role.AUDITOR, Role.HEAD})
 _EXPORT_PAGE: Final = 500
+#: From this many entries ``verify()`` splits the ledgers over processes.
+PARALLEL_FROM: Final = 200_000
+#: The most processes ``verify()`` starts by itself.
+MAX_WORKERS: Final = 4
+_MAX_FORCED: Final = 64
 
 Progress = Callable[[int], None]
 
@@ -88,13 +102,43 @@ class AuditService:
         return make_anchor(self.heads(), self._flow.now(), key=key, key_id=key_id)
 
     def verify(
-        self, *, anchor: Anchor | None = None, key: bytes | None = None
+        self,
+        *,
+        anchor: Anchor | None = None,
+        key: bytes | None = None,
+        workers: int | None = None,
     ) -> VerifyReport:
         """Verify every ledger, the stored heads, replayed states, and ``anchor``.
 
         The report names the first bad entry (``report.first_bad``). Entries are
         streamed; memory grows only with the number of requests (for the replay).
+
+        Ledgers are independent chains, so on a SQL store in a file or on a server
+        a large log is verified by ``workers`` forked processes, each taking a
+        contiguous range of ledgers (and the requests whose entries those ledgers
+        hold) in its own read transaction; their findings are merged into the
+        report one process gives, first bad entry included. ``workers=None``
+        (default) does so from :data:`PARALLEL_FROM` entries, with up to
+        :data:`MAX_WORKERS` processes, when ``fork`` is available and the caller
+        runs no other threads; ``workers=1`` never forks. Each ledger, and each
+        request against its ledger, is checked in one snapshot.
+
+        Raises:
+            ValidationError: ``workers`` is not an int from 1 to 64.
         """
+        if workers is not None and (
+            type(workers) is not int or not 1 <= workers <= _MAX_FORCED
+        ):
+            raise ValidationError(
+                f"workers must be an integer from 1 to {_MAX_FORCED}",
+                field="workers",
+                rule="workers",
+            )
+        split = self._parallel_plan(workers)
+        if split is not None:
+            parallel = _verify_parallel(self, split, anchor, key)
+            if parallel is not None:
+                return parallel
         replay = Replay()
         with self._flow.store.unit_of_work(write=False) as uow:
             heads = uow.audit.heads()
@@ -125,6 +169,59 @@ class AuditService:
             for request in uow.requests.iter_all():
                 self._compare(request, replay, report)
         return report
+
+    def _parallel_plan(self, workers: int | None) -> list[tuple[int, int]] | None:
+        """The ledger ranges to verify in parallel, or None for one process."""
+        if workers == 1:
+            return None
+        store = self._flow.store
+        if (
+            "fork" not in multiprocessing.get_all_start_methods()
+            # only a SqlStore with its own connections to a file or a server:
+            # not in-memory SQLite, not a store joined to a host's connection
+            # (no ``memory`` attribute), not the in-memory store
+            or getattr(store, "memory", True) is not False
+            or threading.active_count() > 1
+        ):
+            return None
+        with store.unit_of_work(write=False) as uow:
+            if getattr(uow.audit, "request_states", None) is None:
+                return None
+            heads = uow.audit.heads()
+        if workers is None:
+            if sum(h.seq for h in heads) < PARALLEL_FROM:
+                return None
+            workers = min(os.cpu_count() or 1, MAX_WORKERS)
+        count = len(heads)
+        workers = min(workers, count)
+        if workers < 2:
+            return None
+        bounds = [count * i // workers for i in range(workers + 1)]
+        return [(bounds[i], bounds[i + 1] - 1) for i in range(workers)]
+
+    def _verify_part(self, ledgers: tuple[int, int], anchored: dict[int, int]) -> _Part:
+        """One worker's share: its ledgers' rows and heads, and their requests."""
+        replay = Replay()
+        lo, hi = ledgers
+        with self._flow.store.unit_of_work(write=False) as uow:
+            audit: Any = uow.audit
+            heads = [h for h in audit.heads() if lo <= h.ledger <= hi]
+            scan = scan_rows(
+                audit.iter_raw(ledgers=ledgers),
+                read_entry=audit.raw_entry,
+                replay=replay,
+                anchored=anchored,
+            )
+            found: list[tuple[str, BadEntry]] = []
+            for rid, state, version, digest, classification in audit.request_states(
+                ledgers
+            ):
+                one = VerifyReport()
+                self._compare_state(
+                    rid, state, version, digest, classification, replay, one
+                )
+                found += [(str(rid), p) for p in one.problems]
+        return _Part(scan=scan, heads=heads, request_problems=found)
 
     def _compare(self, request: Request, replay: Replay, report: VerifyReport) -> None:
         self._compare_state(
@@ -211,7 +308,7 @@ class AuditService:
             return _page(found, q, size)
         who = canonical_actor_id(by, field="by")
         with self._flow.store.unit_of_work() as uow:
-            q, roles = self._authorise(uow, who, q)
+            q, roles = self._authorise_or_record(uow, who, q, "query")
             after = decode_cursor(cursor, q) if cursor is not None else None
             found = _fetch(uow, q, after, size + 1)
             page = _page(found, q, size)
@@ -301,7 +398,7 @@ class AuditService:
         with self._flow.store.unit_of_work(write=who is not None) as uow:
             heads = uow.audit.heads()
             if who is not None:
-                q, roles = self._authorise(uow, who, q)
+                q, roles = self._authorise_or_record(uow, who, q, "export")
                 self._record_read(
                     uow, who, roles, q, {"operation": "export", "heads": len(heads)}
                 )
@@ -333,10 +430,69 @@ class AuditService:
 
     # -- read access ------------------------------------------------------------
 
+    def _authorise_or_record(
+        self, uow: UnitOfWork, actor: str, q: AuditQuery, operation: str
+    ) -> tuple[AuditQuery, tuple[str, ...]]:
+        """:meth:`_authorise`; a refusal is itself recorded (``read_refused``).
+
+        The refused attempt is committed before ``NotPermittedError`` propagates,
+        so an attempt to read the log without the right leaves a trace in it.
+        """
+        try:
+            return self._authorise(uow, actor, q)
+        except NotPermittedError as refused:
+            self._record_refusal(uow, actor, q, operation, refused)
+            self._flow._commit(uow)
+            raise
+
+    def _record_refusal(
+        self,
+        uow: UnitOfWork,
+        actor: str,
+        q: AuditQuery,
+        operation: str,
+        refused: NotPermittedError,
+    ) -> AuditEntry:
+        from .directory import append_directory_entry
+
+        provider = self._flow._role_provider
+        if provider is not None:
+            held = (
+                sorted(
+                    {
+                        str(getattr(r, "value", r))
+                        for r in provider.roles_for(actor, q.unit)
+                    }
+                )
+                if q.unit is not None
+                else []
+            )
+        else:
+            held = sorted({g.role.value for g in uow.directory.grants(actor=actor)})
+        return append_directory_entry(
+            uow,
+            event=AuditEvent.READ_REFUSED,
+            actor=actor,
+            roles=tuple(held),
+            payload={
+                "operation": operation,
+                "reason": str(refused),
+                "query": q.model_dump(mode="json", exclude_none=True),
+            },
+            unit=q.unit,
+            at=self._flow.now(),
+            trigger=f"audit_{operation}",
+        )
+
     def _authorise(
         self, uow: UnitOfWork, actor: str, q: AuditQuery
     ) -> tuple[AuditQuery, tuple[str, ...]]:
-        """The query limited to the actor's readable units, and the roles used."""
+        """The query limited to the actor's readable units, and the roles used.
+
+        Refused (``NotPermittedError``) without an auditor or head grant, and when
+        the query names a unit none of those grants reaches (neither inside a
+        granted unit nor, with subunits, containing one).
+        """
         denied = NotPermittedError(
             "reading the audit log needs the auditor or head role",
             actor=actor,
@@ -363,6 +519,14 @@ class AuditService:
                 raise denied
             held = {g.role for g in grants}
             units = tuple(sorted({g.unit for g in grants}))
+            if q.unit is not None and not any(
+                _reaches(unit, q.unit, q.include_subunits) for unit in units
+            ):
+                raise NotPermittedError(
+                    f"the reader's auditor/head grants do not reach unit {q.unit!r}",
+                    actor=actor,
+                    trigger="audit_read",
+                )
         roles = tuple(sorted(r.value for r in held))
         return q.model_copy(update={"scope": units}), roles
 
@@ -386,6 +550,71 @@ class AuditService:
             at=self._flow.now(),
             trigger=f"audit_{details['operation']}",
         )
+
+
+def _reaches(granted: str, asked: str, subunits: bool) -> bool:
+    """Whether a grant at ``granted`` can see any entry of the unit ``asked``."""
+    if asked == granted or asked.startswith(granted + "/"):
+        return True
+    return subunits and granted.startswith(asked + "/")
+
+
+@dataclass
+class _Part:
+    scan: RowScan
+    heads: list[ChainHead]
+    request_problems: list[tuple[str, BadEntry]]
+
+
+# The service a forked worker works for: set just before the pool forks, so the
+# child inherits it (with the store, whose pool check_fork() then replaces).
+_forked: AuditService | None = None
+
+
+def _run_part(ledgers: tuple[int, int], anchored: dict[int, int]) -> _Part:
+    service = _forked
+    assert service is not None  # set by _verify_parallel before forking
+    try:
+        return service._verify_part(ledgers, anchored)
+    finally:
+        dispose = getattr(getattr(service._flow.store, "engine", None), "dispose", None)
+        if dispose is not None:
+            dispose()  # this child's own connections
+
+
+def _verify_parallel(
+    service: AuditService,
+    split: list[tuple[int, int]],
+    anchor: Anchor | None,
+    key: bytes | None,
+) -> VerifyReport | None:
+    """Verify the ledger ranges in forked workers, merged into one report.
+
+    None if any worker failed: the caller then verifies in one process, which
+    raises what there is to raise.
+    """
+    global _forked
+    anchored = {h.ledger: h.seq for h in anchor.heads} if anchor else {}
+    _forked = service
+    try:
+        with ProcessPoolExecutor(
+            max_workers=len(split), mp_context=multiprocessing.get_context("fork")
+        ) as pool:
+            parts = list(pool.map(_run_part, split, [anchored] * len(split)))
+    except Exception:  # any failure: redo it in one process
+        return None
+    finally:
+        _forked = None
+    report = finish_report(
+        [p.scan for p in parts],
+        [h for p in parts for h in p.heads],
+        anchor=anchor,
+        key=key,
+    )
+    # iter_states order (by id) across the workers' id-ordered lists
+    for _, problem in heapq.merge(*(p.request_problems for p in parts)):
+        report.add(problem)
+    return report
 
 
 def _fetch(

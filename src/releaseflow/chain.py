@@ -41,13 +41,17 @@ __all__ = [
     "RAW_FIELDS",
     "BadEntry",
     "Replay",
+    "RowScan",
     "UnreadableEntry",
     "VerifyReport",
     "anchor_digest",
     "entry_hash",
+    "finish_report",
     "ledger_for",
     "make_anchor",
     "raw_canonical",
+    "row_canonical",
+    "scan_rows",
     "seal",
     "verify_rows",
     "verify_stream",
@@ -570,6 +574,135 @@ def _is_uuid(value: Any) -> bool:
     return type(value) is str and _UUID_RE.fullmatch(value) is not None
 
 
+# -- templates: the per-row work of raw_canonical, done once per repeating shape ---
+#
+# Most entries share everything but their position, time, request and hashes: the
+# same actor, event, states, trigger, unit, roles and payload recur. For each such
+# "shape" (the stored text of those ten fields, all ``str`` or ``None``) the
+# canonical text is built once, with the checks raw_canonical makes on them, as a
+# %-template whose holes are the per-row fields. A row then costs a dict lookup and
+# a format. Anything unusual about the per-row fields (a type, a time, a non-ASCII
+# hash) falls back to raw_canonical itself, so the outcome is always the same.
+
+_Shape = tuple[Any, ...]
+_Template = tuple[str, dict[str, Any]]
+_templates: dict[_Shape, _Template] = {}
+_TEMPLATE_MAX: Final = 4096
+_SHAPE_TEXT: Final = 512
+
+
+def _template(shape: _Shape) -> _Template:
+    """Build (or refuse) the template of one shape, checking it as raw_canonical."""
+    (actor, event, from_state, hash_alg, payload_text, request_kind, roles_text) = (
+        shape[:7]
+    )
+    to_state, trigger, unit = shape[7:]
+    if (
+        event not in _EVENTS
+        or (request_kind is not None and request_kind not in _KINDS)
+        or type(actor) is not str
+        or type(hash_alg) is not str
+    ):
+        raise _NotFastError
+    for value in (from_state, to_state, trigger, unit):
+        if value is not None and type(value) is not str:
+            raise _NotFastError
+    canon_payload, payload = _payload(payload_text)
+    canon_roles, roles = _roles_json(roles_text)
+
+    def text(value: str | None) -> str:
+        return "null" if value is None else _enc(value)
+
+    pieces = (
+        f'{{"actor":{_enc(actor)},"at":"',
+        '","canon_version":',
+        ',"content_hash":',
+        f',"event":"{event}","from_state":{text(from_state)},'
+        f'"hash_alg":{_enc(hash_alg)},"ledger":',
+        f',"payload":{canon_payload},"prev_hash":',
+        ',"request_id":',
+        f',"request_kind":{text(request_kind)},"request_version":',
+        f',"roles":{canon_roles},"seq":',
+        f',"to_state":{text(to_state)},"trigger":{text(trigger)},"unit":{text(unit)}}}',
+    )
+    body = "%s".join(piece.replace("%", "%%") for piece in pieces)
+    if not body.isascii():
+        # the same NFC check canonical_bytes makes (ValidationError when refused)
+        to_plain({"actor": actor, "payload": payload, "roles": roles})
+        to_plain([from_state, hash_alg, to_state, trigger, unit])
+    return body, payload
+
+
+def row_canonical(row: Sequence[Any]) -> tuple[bytes, dict[str, Any]]:
+    """:func:`raw_canonical` of ``row``, by its shape's template when it has one.
+
+    Same result and same exceptions as :func:`raw_canonical` (the template path
+    only takes rows whose per-row fields are plainly typed ASCII; every other row
+    goes to raw_canonical).
+    """
+    shape = (
+        row[0],  # actor
+        row[4],  # event
+        row[5],  # from_state
+        row[6],  # hash_alg
+        row[8],  # payload
+        row[11],  # request_kind
+        row[13],  # roles
+        row[15],  # to_state
+        row[16],  # trigger
+        row[17],  # unit
+    )
+    found = _templates.get(shape)
+    if found is None:
+        payload_text, roles_text = row[8], row[13]
+        if (
+            type(payload_text) is not str
+            or type(roles_text) is not str
+            or len(payload_text) + len(roles_text) > _SHAPE_TEXT
+        ):
+            return raw_canonical(row)
+        try:
+            found = _template(shape)
+        except (_NotFastError, ValidationError):
+            return raw_canonical(row)  # raises what it raises for this row
+        if len(_templates) >= _TEMPLATE_MAX:
+            _templates.clear()
+        _templates[shape] = found
+    at, canon_version, content_hash, ledger = row[1], row[2], row[3], row[7]
+    prev_hash, request_id, request_version, seq = row[9], row[10], row[12], row[14]
+    if (
+        type(ledger) is not int
+        or type(seq) is not int
+        or type(canon_version) is not int
+        or type(prev_hash) is not str
+        or not prev_hash.isascii()
+        or type(row[18]) is not str
+        or (request_version is not None and type(request_version) is not int)
+        or (request_id is not None and not _is_uuid(request_id))
+        or (
+            content_hash is not None
+            and (type(content_hash) is not str or not content_hash.isascii())
+        )
+    ):
+        return raw_canonical(row)
+    try:
+        stamp = _timestamp(at)
+    except _NotFastError:
+        return raw_canonical(row)
+    body, payload = found
+    text = body % (
+        stamp,
+        canon_version,
+        "null" if content_hash is None else _enc(content_hash),
+        ledger,
+        _enc(prev_hash),
+        "null" if request_id is None else f'"{request_id}"',
+        "null" if request_version is None else request_version,
+        seq,
+    )
+    return text.encode("utf-8"), payload
+
+
 def verify_rows(
     rows: Iterable[Sequence[Any]],
     stored_heads: Iterable[ChainHead],
@@ -586,14 +719,45 @@ def verify_rows(
     checked exactly as :func:`verify_stream` checks them. ``replay`` is fed every
     entry. Memory: each ledger's last hash, and the replay's per-request state.
     """
-    report = VerifyReport()
     anchored = {h.ledger: h.seq for h in anchor.heads} if anchor else {}
-    states: dict[int, _LedgerState] = {}
+    scan = scan_rows(rows, read_entry=read_entry, replay=replay, anchored=anchored)
+    return finish_report([scan], stored_heads, anchor=anchor, key=key)
+
+
+@dataclass
+class RowScan:
+    """What :func:`scan_rows` found in one stream of rows (some ledgers).
+
+    Scans of disjoint ledger ranges, taken in ledger order, combine with
+    :func:`finish_report` into exactly the report one scan of all rows gives.
+    """
+
+    report: VerifyReport = field(default_factory=VerifyReport)
+    states: dict[int, _LedgerState] = field(default_factory=dict)
+
+
+def scan_rows(
+    rows: Iterable[Sequence[Any]],
+    *,
+    read_entry: Callable[[Sequence[Any]], AuditEntry],
+    replay: Replay | None = None,
+    anchored: Mapping[int, int] | None = None,
+) -> RowScan:
+    """Check each row's chain link and hash (the per-entry part of verify_rows).
+
+    ``anchored`` maps a ledger to the seq whose hash an anchor pins.
+    """
+    scan = RowScan()
+    report = scan.report
+    states = scan.states
+    anchored = anchored or {}
     fresh = _LedgerState
     add = report.add
+    canonical_of = row_canonical
+    sha256 = hashlib.sha256
     for row in rows:
         try:
-            data, payload = raw_canonical(row)
+            data, payload = canonical_of(row)
         except (_NotFastError, ValidationError):
             entry = read_entry(row)
             state = states.get(entry.ledger)
@@ -647,7 +811,7 @@ def verify_rows(
                     f"unknown canon_version/hash_alg {row[2]}/{row[6]}",
                 )
             )
-        elif hashlib.sha256(data).hexdigest() != digest:
+        elif sha256(data).hexdigest() != digest:
             add(
                 BadEntry(
                     ledger,
@@ -662,6 +826,29 @@ def verify_rows(
             state.hashes_at[seq] = digest
         state.seq, state.hash = seq, digest
     report.ledgers_checked = len(states)
+    return scan
+
+
+def finish_report(
+    scans: Sequence[RowScan],
+    stored_heads: Iterable[ChainHead],
+    *,
+    anchor: Anchor | None = None,
+    key: bytes | None = None,
+) -> VerifyReport:
+    """Combine scans, then check the stored heads and the anchor.
+
+    With scans of disjoint ledger ranges given in ledger order, the result is the
+    report :func:`verify_rows` gives for all their rows in one stream.
+    """
+    report = VerifyReport()
+    states: dict[int, _LedgerState] = {}
+    for scan in scans:
+        report.entries_checked += scan.report.entries_checked
+        report.ledgers_checked += scan.report.ledgers_checked
+        for problem in scan.report.problems:
+            report.add(problem)
+        states.update(scan.states)
     _check_heads(states, stored_heads, report)
     if anchor is not None:
         _check_anchor(anchor, states, key, report)

@@ -141,6 +141,11 @@ def _line(entry: AuditEntry, spec: TransitionSpec | None, gate: _Gate) -> str:
             f" {p.get('override_day')}): deadlines moved from {p.get('before')}"
             f" to {p.get('after')}"
         )
+    if event is AuditEvent.DRAFT_COMMENTED:
+        return (
+            f"{_who(entry)} commented on draft {_short(entry.content_hash)} at"
+            f" stage {p.get('stage')!r}: {_quote(p.get('text', ''))}"
+        )
     if event is AuditEvent.TRANSITIONED:
         return _transition(entry, spec, gate)
     return f"{_who(entry)} {event.value} ({entry.trigger})"

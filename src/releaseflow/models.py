@@ -22,6 +22,7 @@ from .vocabulary import (
     AuditEvent,
     Channel,
     Classification,
+    PolicyStage,
     RefusalGround,
     ReleaseForm,
     RequesterType,
@@ -37,6 +38,7 @@ __all__ = [
     "ChainHead",
     "DeadlineExtension",
     "DeadlineStatus",
+    "DraftComment",
     "Grant",
     "IdempotencyRecord",
     "JsonObject",
@@ -130,6 +132,11 @@ class Requester(_Frozen):
     contact: ShortText | None = None
     press_card: ShortText | None = None
     """Press card number, for journalists."""
+    contact_id: UUID | None = None
+    """The stored press contact (``flow.media``) this requester is, if any. The
+    engine checks it on create and that ``type``, ``name``, ``organisation`` and
+    ``press_card`` equal the contact's details at that moment (a snapshot: the
+    request keeps them even if the contact is later edited)."""
 
 
 class Approval(_Frozen):
@@ -143,6 +150,23 @@ class Approval(_Frozen):
     revoked: bool = False
     revoked_by: ActorId | None = None
     revoked_reason: ShortText | None = None
+
+
+class DraftComment(_Frozen):
+    """The comms unit's comment on a policy draft at one lifecycle stage."""
+
+    id: UUID
+    stage: PolicyStage
+    """The lifecycle stage the draft was at when the comment was made."""
+    text: Text
+    by: ActorId
+    roles: tuple[Role, ...]
+    """The roles that allowed the comment (``comms_officer``, ``spokesperson``)."""
+    at: AwareDatetime
+    content_hash: HashHex
+    """The exact draft content commented on."""
+    request_version: int = Field(ge=2)
+    """The request version the comment created."""
 
 
 class Refusal(_Frozen):
@@ -243,6 +267,9 @@ class Request(_Frozen):
     updated_at: AwareDatetime
     metadata: JsonObject = Field(default_factory=dict)
     deadlines: tuple[TrackedDeadline, ...] = ()
+    draft_comments: tuple[DraftComment, ...] = ()
+    """The comms unit's comments on a policy draft, in the order they were made
+    (see ``flow.plans.comment_on_draft``)."""
 
     @property
     def next_due_at(self) -> datetime | None:

@@ -34,6 +34,7 @@ from pydantic import (
     Field,
 )
 
+from . import policy
 from .directory import append_directory_entry
 from .exceptions import (
     ConflictError,
@@ -43,10 +44,18 @@ from .exceptions import (
     SeparationOfDutiesError,
     ValidationError,
 )
-from .models import AuditEntry, Request, UnitPath, parse
+from .models import AuditEntry, DraftComment, Request, Requester, UnitPath, parse
 from .ports import UnitOfWork
-from .text import ActorId, ShortText, Text, canonical_actor_id
-from .vocabulary import AuditEvent, Channel, ReleaseForm, Role
+from .text import MAX_SHORT, ActorId, ShortText, Text, canonical_actor_id, clean_text
+from .vocabulary import (
+    AuditEvent,
+    Channel,
+    PolicyStage,
+    ReleaseForm,
+    RequesterType,
+    RequestKind,
+    Role,
+)
 
 if TYPE_CHECKING:
     from .service import ReleaseFlow
@@ -67,7 +76,9 @@ __all__ = [
     "PlanState",
     "PressContact",
     "TaskState",
+    "check_requester_contact",
     "compute_progress",
+    "stage_of_state",
 ]
 
 #: The audit stream plan changes are chained on.
@@ -78,6 +89,18 @@ MEDIA_STREAM: Final = "media"
 _AGENCY_TZ: Final = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
 _EMAIL_RE: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE_RE: Final = re.compile(r"^\+?[0-9 .()-]{6,32}$")
+#: Who may comment on a policy draft for the comms unit.
+_COMMENTERS: Final = frozenset({Role.COMMS_OFFICER, Role.SPOKESPERSON})
+#: The longest draft comment, in characters.
+_MAX_COMMENT: Final = MAX_SHORT * 5
+#: States of the shipped ``policy_draft_comms`` workflow outside the ``<stage>`` /
+#: ``<stage>_commented`` naming: the issuing stage's approval loop.
+_ISSUING_STATES: Final = frozenset({"in_review", "awaiting_spokesperson", "approved"})
+#: The requester type a contact of each kind is.
+_REQUESTER_TYPE: Final = {
+    "journalist": RequesterType.JOURNALIST,
+    "press_agency": RequesterType.PRESS_AGENCY,
+}
 
 
 def _email(value: str) -> str:
@@ -121,14 +144,10 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
 
 
-class PlanStage(StrEnum):
-    """The policy lifecycle stage a plan item communicates (seed letter point 4)."""
-
-    PLANNING = "planning"
-    DRAFTING = "drafting"
-    FINALISING = "finalising"
-    ISSUING = "issuing"
-    IMPLEMENTING = "implementing"
+#: The policy lifecycle stage a plan item communicates (seed letter point 4); the
+#: same vocabulary as :class:`releaseflow.vocabulary.PolicyStage`, which draft
+#: comments use too.
+PlanStage = PolicyStage
 
 
 class PlanState(StrEnum):
@@ -691,6 +710,115 @@ class PlanService:
         self._flow._notify("audit_entry_written", entry=entry)
         return updated
 
+    # -- the comms unit's comments on policy drafts -------------------------------
+
+    def comment_on_draft(
+        self,
+        request_id: UUID | str,
+        *,
+        text: str,
+        actor: str,
+        stage: PolicyStage | str | None = None,
+        expected_version: int | None = None,
+    ) -> Request:
+        """Record the comms unit's comment on a policy draft; returns the request.
+
+        Only ``policy_draft_comms`` requests take comments, only from a
+        ``comms_officer`` or ``spokesperson`` of the request's unit, and only while
+        the draft is at a lifecycle stage (see :func:`stage_of_state`). The comment
+        is filed under the stage the draft is at now; ``stage``, when given, must
+        be that stage (a comment is not back-dated to a stage already passed). The
+        comment binds the exact content commented on; the request's version moves
+        on (its state and approvals do not) and one ``draft_commented`` audit entry
+        is written on the request's own trail.
+        """
+        rid = self._flow._request_id(request_id)
+        who = canonical_actor_id(actor)
+        wanted = _policy_stage(stage) if stage is not None else None
+        body = clean_text(text, field="text", max_length=_MAX_COMMENT)
+        if not body.strip():
+            raise ValidationError("text must not be blank", field="text", rule="empty")
+        flow = self._flow
+        with flow.store.unit_of_work() as uow:
+            request = flow._load(uow, rid, expected_version)
+            ctx = flow._context(uow, who, request)
+            roles = policy.effective_roles(ctx, request) & _COMMENTERS
+            if not roles:
+                raise NotPermittedError(
+                    "commenting on a draft needs the comms_officer or spokesperson"
+                    f" role in {request.unit!r}",
+                    actor=who,
+                    trigger="comment_on_draft",
+                )
+            if request.kind is not RequestKind.POLICY_DRAFT_COMMS:
+                raise ValidationError(
+                    f"request {rid} is a {request.kind.value} request; only"
+                    " policy_draft_comms requests take draft comments",
+                    field="request_id",
+                    rule="policy_draft_only",
+                )
+            current = stage_of_state(request.state)
+            if current is None:
+                raise InvalidTransitionError(
+                    request.state,
+                    "comment_on_draft",
+                    f"a draft in state {request.state!r} is at no lifecycle stage",
+                )
+            if wanted is not None and wanted is not current:
+                raise ValidationError(
+                    f"stage {wanted.value!r} is not the draft's current stage"
+                    f" {current.value!r}",
+                    field="stage",
+                    rule="current_stage",
+                )
+            comment = DraftComment(
+                id=uuid4(),
+                stage=current,
+                text=body,
+                by=who,
+                roles=tuple(sorted(roles)),
+                at=ctx.now,
+                content_hash=request.content_hash,
+                request_version=request.version + 1,
+            )
+            updated = flow._bump(
+                request, draft_comments=(*request.draft_comments, comment)
+            )
+            entry = flow._write(
+                uow,
+                request,
+                updated,
+                event=AuditEvent.DRAFT_COMMENTED,
+                actor=who,
+                ctx=ctx,
+                trigger="comment_on_draft",
+                payload={
+                    "comment_id": str(comment.id),
+                    "stage": current.value,
+                    "text": body,
+                },
+            )
+            flow._commit(uow)
+        flow._notify(
+            "request_transitioned",
+            request=updated,
+            entry=entry,
+            trigger="comment_on_draft",
+        )
+        return updated
+
+    def draft_comments(
+        self, request_id: UUID | str, *, stage: PolicyStage | str | None = None
+    ) -> list[DraftComment]:
+        """A request's draft comments in stage order (then in the order made)."""
+        wanted = _policy_stage(stage) if stage is not None else None
+        request = self._flow.get(request_id)
+        order = list(PolicyStage)
+        return sorted(
+            (c for c in request.draft_comments if wanted in (None, c.stage)),
+            key=lambda c: order.index(c.stage),
+        )
+
     # -- helpers ----------------------------------------------------------------
 
     def _change(
@@ -708,6 +836,7 @@ class PlanService:
         now = self._flow.now()
         with self._flow.store.unit_of_work() as uow:
             plan = uow.plans.get(pid)
+            self._flow._call_hook("after_load")
             _check_version("plan", pid, plan.version, expected_version)
             used = _require(self._flow, uow, who, plan.unit, (role,), trigger)
             updated, payload = change(plan, who, now)
@@ -830,6 +959,96 @@ def compute_progress(uow: UnitOfWork, plan_id: UUID, day: date) -> PlanProgress:
     )
 
 
+def _policy_stage(value: PolicyStage | str) -> PolicyStage:
+    try:
+        return PolicyStage(value)
+    except ValueError as exc:
+        names = ", ".join(s.value for s in PolicyStage)
+        raise ValidationError(
+            f"unknown stage {value!r} (one of: {names})", field="stage", rule="enum"
+        ) from exc
+
+
+def stage_of_state(state: str) -> PolicyStage | None:
+    """The lifecycle stage a policy draft in workflow state ``state`` is at.
+
+    A state named after a stage (``drafting``) or a stage's sub-state
+    (``drafting_commented``) is at that stage; the shipped workflow's approval
+    loop (``in_review``, ``awaiting_spokesperson``, ``approved``) is at
+    ``issuing``. Other states (refused, withdrawn, retracted, closed) are at none.
+    """
+    if state in _ISSUING_STATES:
+        return PolicyStage.ISSUING
+    for stage in PolicyStage:
+        if state == stage.value or state.startswith(f"{stage.value}_"):
+            return stage
+    return None
+
+
+def check_requester_contact(uow: UnitOfWork, request: Request) -> PressContact | None:
+    """Check the stored contact a new request's requester names, and index it.
+
+    Called by ``ReleaseFlow.create`` inside its unit of work, after the actor's
+    roles were checked. The contact must exist, be active and belong to the
+    request's unit or a unit above it; the requester's ``type``, ``name``,
+    ``organisation`` and ``press_card`` must equal the contact's (the request keeps
+    that snapshot). The contact is read under a shared lock at the version checked,
+    so a concurrent edit or deactivation makes one of the two writers fail with
+    ``ConflictError``. Returns the contact (None when the requester names none).
+
+    Raises:
+        ValidationError: ``requester.contact_id`` unknown, inactive or of another
+            unit; ``requester.<field>`` differing from the contact.
+    """
+    requester = request.requester
+    if requester is None or requester.contact_id is None:
+        return None
+    cid = requester.contact_id
+    try:
+        contact = uow.media.contact(cid)
+    except NotFoundError as exc:
+        raise ValidationError(
+            f"requester.contact_id: no press contact {cid}",
+            field="requester.contact_id",
+            rule="unknown_contact",
+        ) from exc
+    if not contact.active:
+        raise ValidationError(
+            f"requester.contact_id: contact {cid} is inactive",
+            field="requester.contact_id",
+            rule="inactive_contact",
+        )
+    if not _covers(contact.unit, request.unit):
+        raise ValidationError(
+            f"requester.contact_id: contact {cid} of {contact.unit!r} is not"
+            f" available to {request.unit!r}",
+            field="requester.contact_id",
+            rule="contact_unit",
+        )
+    expected = _snapshot(contact)
+    for name in ("type", "name", "organisation", "press_card"):
+        if getattr(requester, name) != getattr(expected, name):
+            raise ValidationError(
+                f"requester.{name} differs from contact {cid}"
+                f" ({getattr(expected, name)!r}); use flow.media.requester_for()",
+                field=f"requester.{name}",
+                rule="contact_mismatch",
+            )
+    uow.media.link_request(contact, request.id, request.created_at)
+    return contact
+
+
+def _snapshot(contact: PressContact) -> Requester:
+    return Requester(
+        type=_REQUESTER_TYPE[contact.kind.value],
+        name=contact.name,
+        organisation=contact.organisation,
+        press_card=contact.press_card,
+        contact=contact.email or contact.phone,
+        contact_id=contact.id,
+    )
+
+
 class MediaService:
     """Press contacts and commissioned tasks; available as ``flow.media``."""
 
@@ -849,6 +1068,24 @@ class MediaService:
         where = _unit_of(unit, "unit") if unit is not None else None
         with self._flow.store.unit_of_work(write=False) as uow:
             return uow.media.contacts(unit=where)
+
+    def requester_for(self, contact_id: UUID | str) -> Requester:
+        """A requester that is the stored contact, for ``flow.create(requester=...)``.
+
+        Type, name, organisation and press card are the contact's (``contact`` is
+        its e-mail, else its phone); ``create`` checks them again in its own
+        transaction. Raises ``NotFoundError`` for an unknown contact.
+        """
+        cid = _uuid(contact_id, "contact_id")
+        with self._flow.store.unit_of_work(write=False) as uow:
+            return _snapshot(uow.media.contact(cid))
+
+    def requests(self, contact_id: UUID | str) -> list[Request]:
+        """The requests whose requester names the contact, oldest first."""
+        cid = _uuid(contact_id, "contact_id")
+        with self._flow.store.unit_of_work(write=False) as uow:
+            uow.media.contact(cid)
+            return [uow.requests.get(rid) for rid in uow.media.request_ids(cid)]
 
     def task(self, task_id: UUID | str) -> CommissionedTask:
         """One commissioned task (raises ``NotFoundError``)."""
@@ -932,6 +1169,7 @@ class MediaService:
         now = self._flow.now()
         with self._flow.store.unit_of_work() as uow:
             contact = uow.media.contact(cid)
+            self._flow._call_hook("after_load")
             _check_version("contact", cid, contact.version, expected_version)
             used = _require(
                 self._flow,

@@ -8,9 +8,9 @@ suite every backend (including third-party ones) must pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from .models import (
@@ -47,6 +47,14 @@ class RequestRepository(Protocol):
 
     def get(self, request_id: UUID) -> Request:
         """Return the request (raises ``RequestNotFoundError``)."""
+        ...
+
+    def known(self, request_id: UUID, version: int) -> Request | None:
+        """The request at ``version`` if the backend remembers it committed, else None.
+
+        Never reads the store: a hint that a compare-and-set on ``version``
+        (:meth:`update`) must confirm before anything relies on it.
+        """
         ...
 
     def add(self, request: Request) -> None:
@@ -96,6 +104,15 @@ class AuditLog(Protocol):
         """Store ``entry`` and make it the head of its ledger.
 
         The entry must follow the head returned by :meth:`lock_head`.
+        """
+        ...
+
+    def append_next(self, ledger: int, draft: Mapping[str, Any]) -> AuditEntry:
+        """Seal ``draft`` after ``ledger``'s head, store it and return it.
+
+        The same as :meth:`lock_head`, :func:`~releaseflow.chain.seal` and
+        :meth:`append` in turn; a backend may seal against a head it remembers
+        first, if its append can refuse a head that has moved and then retry.
         """
         ...
 
@@ -253,6 +270,20 @@ class MediaRepository(Protocol):
 
     def update_task(self, task: CommissionedTask, *, expected_version: int) -> None:
         """Compare-and-set replace, as :meth:`PlanRepository.update`."""
+        ...
+
+    def link_request(
+        self, contact: PressContact, request_id: UUID, at: datetime
+    ) -> None:
+        """Record that request ``request_id`` (created ``at``) names ``contact``.
+
+        Reads the contact under a shared lock: ``ConflictError`` unless it is
+        still at ``contact.version`` (``NotFoundError`` if it is gone).
+        """
+        ...
+
+    def request_ids(self, contact_id: UUID) -> list[UUID]:
+        """Requests naming the contact, ordered by (created ``at``, request id)."""
         ...
 
 

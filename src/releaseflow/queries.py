@@ -52,11 +52,13 @@ __all__ = [
     "AuditQuery",
     "decode_cursor",
     "encode_cursor",
+    "like_literal",
     "make_query",
     "matches",
     "select_page",
     "sort_key",
     "sql_query",
+    "sql_statement",
     "validate_limit",
 ]
 
@@ -332,6 +334,20 @@ def decode_cursor(token: object, query: AuditQuery) -> AuditCursor:
 
 
 # -- SQL ----------------------------------------------------------------------
+#
+# The statement depends only on the query's *shape* (which filters are set, how
+# many scope units, the ordering, whether there is a cursor); every value is a
+# bound parameter. Statements are built once per (dialect, table, shape) and
+# cached, so SQLAlchemy compiles each shape once and no filter value can ever
+# reach the SQL text. LIKE patterns are escaped here, with ``/`` as the escape
+# character, exactly as ``contains(..., autoescape=True)`` would escape them.
+
+_LIKE_ESCAPE: Final = "/"
+
+
+def like_literal(text: str) -> str:
+    """``text`` with LIKE's wildcards (and the escape character) escaped."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
 def _payload_field(dialect: str, column: Any, name: str) -> Any:
@@ -343,79 +359,153 @@ def _payload_field(dialect: str, column: Any, name: str) -> Any:
     return sa.type_coerce(column, sa.JSON)[name].as_string()
 
 
-def _unit_clause(column: Any, root: str, subunits: bool = True) -> Any:
+def _unit_clause(column: Any, key: str, subunits: bool = True) -> Any:
     import sqlalchemy as sa
 
+    same = column == sa.bindparam(f"{key}_eq")
     if not subunits:
-        return column == root
-    return sa.or_(column == root, column.startswith(root + "/", autoescape=True))
+        return same
+    return sa.or_(same, column.like(sa.bindparam(f"{key}_like"), escape=_LIKE_ESCAPE))
 
 
-def _keyset(c: Any, order: Order, after: AuditCursor) -> Any:
+def _unit_params(key: str, root: str) -> dict[str, str]:
+    return {f"{key}_eq": root, f"{key}_like": like_literal(root + "/") + "%"}
+
+
+def _keyset(c: Any, order: Order) -> Any:
     import sqlalchemy as sa
 
-    tail = sa.or_(
-        c.ledger > after.ledger, sa.and_(c.ledger == after.ledger, c.seq > after.seq)
-    )
+    ledger: Any = sa.bindparam("after_ledger")
+    seq: Any = sa.bindparam("after_seq")
+    tail = sa.or_(c.ledger > ledger, sa.and_(c.ledger == ledger, c.seq > seq))
     # The redundant lower bound on the leading sort column lets the planner seek
     # the index instead of scanning it from the start (SQLite does not derive a
     # range from the OR): without it every later page costs O(rows before it).
     if order == "sequence":
-        return sa.and_(c.ledger >= after.ledger, tail)
-    return sa.and_(
-        c.at >= after.at, sa.or_(c.at > after.at, sa.and_(c.at == after.at, tail))
-    )
+        return sa.and_(c.ledger >= ledger, tail)
+    at: Any = sa.bindparam("after_at")
+    return sa.and_(c.at >= at, sa.or_(c.at > at, sa.and_(c.at == at, tail)))
 
 
-def _where(dialect: str, c: Any, q: AuditQuery) -> list[Any]:
-    import sqlalchemy as sa
+_EQUAL: Final = (
+    ("request_id", "request_id"),
+    ("request_kind", "kind"),
+    ("actor", "actor"),
+    ("trigger", "trigger"),
+    ("event", "event"),
+    ("from_state", "from_state"),
+    ("to_state", "to_state"),
+)
 
-    equal: Sequence[tuple[Any, Any]] = (
-        (c.request_id, None if q.request_id is None else str(q.request_id)),
-        (c.request_kind, None if q.kind is None else q.kind.value),
-        (c.actor, q.actor),
-        (c.trigger, q.trigger),
-        (c.event, None if q.event is None else q.event.value),
-        (c.from_state, q.from_state),
-        (c.to_state, q.to_state),
-    )
-    clauses = [column == value for column, value in equal if value is not None]
+
+def _values(q: AuditQuery) -> dict[str, Any]:
+    """The query's filter values as bind parameters (text where stored as text)."""
+    plain: dict[str, Any] = {
+        "request_id": None if q.request_id is None else str(q.request_id),
+        "kind": None if q.kind is None else q.kind.value,
+        "actor": q.actor,
+        "trigger": q.trigger,
+        "event": None if q.event is None else q.event.value,
+        "from_state": q.from_state,
+        "to_state": q.to_state,
+    }
+    params = {f"f_{k}": v for k, v in plain.items() if v is not None}
     if q.role is not None:
         element = json.dumps(q.role, ensure_ascii=False)
-        clauses.append(c.roles.contains(element, autoescape=True))
+        params["f_role"] = "%" + like_literal(element) + "%"
     if q.ground is not None:
-        value = q.ground.value
+        params["f_ground"] = q.ground.value
+        params["f_ground_like"] = "%" + like_literal(json.dumps(q.ground.value)) + "%"
+    if q.unit is not None:
+        params.update(_unit_params("f_unit", q.unit))
+    for i, root in enumerate(q.scope or ()):
+        params.update(_unit_params(f"f_scope{i}", root))
+    if q.since is not None:
+        params["f_since"] = q.since
+    if q.until is not None:
+        params["f_until"] = q.until
+    return params
+
+
+_Shape = tuple[Any, ...]
+
+
+def _shape(q: AuditQuery, has_after: bool) -> _Shape:
+    return (
+        tuple(name for name, key in _EQUAL if getattr(q, key) is not None),
+        q.role is not None,
+        q.ground is not None,
+        None if q.unit is None else q.include_subunits,
+        None if q.scope is None else len(q.scope),
+        q.since is not None,
+        q.until is not None,
+        q.order,
+        has_after,
+    )
+
+
+@functools.lru_cache(maxsize=512)
+def _statement(dialect: str, audit: sa.Table, shape: _Shape) -> sa.Select[Any]:
+    import sqlalchemy as sa
+
+    equal, role, ground, unit, scope, since, until, order, has_after = shape
+    c = audit.c
+    keys = dict(_EQUAL)
+    clauses = [c[name] == sa.bindparam(f"f_{keys[name]}") for name in equal]
+    if role:
+        clauses.append(c.roles.like(sa.bindparam("f_role"), escape=_LIKE_ESCAPE))
+    if ground:
         clauses.append(
             sa.or_(
-                _payload_field(dialect, c.payload, "ground") == value,
+                _payload_field(dialect, c.payload, "ground")
+                == sa.bindparam("f_ground"),
                 sa.and_(
                     c.event == AuditEvent.CLASSIFIED.value,
-                    c.payload.contains(json.dumps(value), autoescape=True),
+                    c.payload.like(sa.bindparam("f_ground_like"), escape=_LIKE_ESCAPE),
                 ),
             )
         )
-    if q.unit is not None:
-        clauses.append(_unit_clause(c.unit, q.unit, q.include_subunits))
-    if q.scope is not None:
+    if unit is not None:
+        clauses.append(_unit_clause(c.unit, "f_unit", unit))
+    if scope is not None:
         clauses.append(
-            sa.or_(c.unit.is_(None), *(_unit_clause(c.unit, u) for u in q.scope))
+            sa.or_(
+                c.unit.is_(None),
+                *(_unit_clause(c.unit, f"f_scope{i}") for i in range(scope)),
+            )
         )
-    if q.since is not None:
-        clauses.append(c.at >= q.since)
-    if q.until is not None:
-        clauses.append(c.at < q.until)
-    return clauses
+    if since:
+        clauses.append(c.at >= sa.bindparam("f_since"))
+    if until:
+        clauses.append(c.at < sa.bindparam("f_until"))
+    if has_after:
+        clauses.append(_keyset(c, order))
+    sort = [c.ledger, c.seq] if order == "sequence" else [c.at, c.ledger, c.seq]
+    limit = sa.bindparam("limit", type_=sa.Integer())
+    return sa.select(audit).where(*clauses).order_by(*sort).limit(limit)
 
 
-def _row_entry(row: Any) -> AuditEntry:
-    m = row._mapping
-    return AuditEntry.model_validate(
-        {
-            **m,
-            "roles": tuple(json.loads(m["roles"])),
-            "payload": json.loads(m["payload"]),
-        }
-    )
+def sql_statement(
+    dialect: str,
+    audit: sa.Table,
+    query: AuditQuery,
+    *,
+    after: AuditCursor | None,
+    limit: int,
+) -> tuple[sa.Select[Any], dict[str, Any]]:
+    """The SELECT for ``query`` on the audit table and its parameters.
+
+    The statement is cached per query shape and holds no filter value: every value
+    is in the returned parameters (bound when executed).
+    """
+    stmt = _statement(dialect, audit, _shape(query, after is not None))
+    params = _values(query)
+    params["limit"] = limit
+    if after is not None:
+        params.update(after_ledger=after.ledger, after_seq=after.seq)
+        if query.order == "time":
+            params["after_at"] = after.at
+    return stmt, params
 
 
 @functools.lru_cache(maxsize=1024)
@@ -426,10 +516,9 @@ def _roles(text: str) -> Any:
 
 
 def row_entries(keys: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[AuditEntry]:
-    """Rows of the audit table (columns ``keys``) read as entries.
+    """Rows of the audit table (columns ``keys``) read as validated entries.
 
-    Same result as reading each row with ``_row_entry``; the column names are
-    looked up once and repeated role lists are parsed once.
+    The column names are looked up once and repeated role lists parsed once.
     """
     validate = AuditEntry.model_validate
     out = []
@@ -454,17 +543,12 @@ def sql_query(
 
     ``audit`` is the backend's audit-entries table (``Tables.audit``). The caller
     wraps driver errors. Indexes that serve it: the primary key ``(ledger, seq)``,
-    ``(request_id, request_version)``, and -- to add in the schema --
-    ``(at, ledger, seq)`` and ``(actor, at, ledger, seq)``.
+    ``(request_id, request_version)``, ``(at, ledger, seq)`` and
+    ``(actor, at, ledger, seq)``. ``SqlAudit.query`` runs the same statement
+    (:func:`sql_statement`) on the driver's cursor.
     """
-    import sqlalchemy as sa
-
-    c = audit.c
-    dialect = connection.dialect.name
-    clauses = _where(dialect, c, query)
-    if after is not None:
-        clauses.append(_keyset(c, query.order, after))
-    keys = [c.ledger, c.seq] if query.order == "sequence" else [c.at, c.ledger, c.seq]
-    stmt = sa.select(audit).where(*clauses).order_by(*keys).limit(limit)
-    result = connection.execute(stmt)
+    stmt, params = sql_statement(
+        connection.dialect.name, audit, query, after=after, limit=limit
+    )
+    result = connection.execute(stmt, params)
     return row_entries(list(result.keys()), result)

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from . import policy
 from .calendar import VietnamCalendar, WorkingCalendar
 from .canonical import canonical_bytes, sha256_hex
-from .chain import ledger_for, seal
+from .chain import ledger_for
 from .commands import CreateCommand, EditCommand, RefusalPayload, ReleasePayload
 from .deadlines import RuleSet, default_rule_set
 from .defaults import default_definitions
@@ -32,6 +32,7 @@ from .exceptions import (
     InvalidTransitionError,
     MissingPayloadError,
     NotPermittedError,
+    StorageError,
     ValidationError,
 )
 from .models import (
@@ -162,6 +163,9 @@ class ReleaseFlow:
         due_soon: how close a due time must be to count as "due soon".
     """
 
+    _joined_from: ReleaseFlow | None = None
+    """The flow a :meth:`joined` flow was made from (its signals' sender)."""
+
     def __init__(
         self,
         store: Store,
@@ -239,6 +243,44 @@ class ReleaseFlow:
     def close(self) -> None:
         """Release the store's connections."""
         self._store.close()
+
+    def joined(self, host: Any) -> ReleaseFlow:
+        """This flow, working inside a host's open SQLAlchemy transaction.
+
+        ``host`` is a ``Connection`` or ORM ``Session`` on the store's database
+        (SQL stores only). Each call of the returned flow runs in a SAVEPOINT of
+        the host's transaction: the host's ``commit()`` makes its own writes and
+        releaseflow's durable together, its ``rollback()`` undoes both; a refused
+        call rolls back only its savepoint. Signals are sent (with this flow as
+        sender) after the host commits, never on rollback. Definitions, calendar,
+        clock, guards and role provider are shared with this flow. See
+        ``docs/how-to/host-transaction.md``.
+
+        Raises:
+            StorageError: the store cannot join a host transaction.
+            ValidationError: ``host`` is neither a Connection nor a Session.
+        """
+        import copy
+
+        from .audit import AuditService
+        from .directory import DirectoryService
+        from .exceptions import StorageError
+        from .planning import MediaService, PlanService
+
+        join = getattr(self._store, "joined", None)
+        if join is None:
+            raise StorageError(
+                "only a SQL store can join a host transaction"
+                f" ({type(self._store).__name__} cannot)"
+            )
+        flow = copy.copy(self)
+        flow._store = join(host)
+        flow._joined_from = self._joined_from or self
+        flow.directory = DirectoryService(flow)
+        flow.audit = AuditService(flow)
+        flow.plans = PlanService(flow)
+        flow.media = MediaService(flow)
+        return flow
 
     def now(self) -> datetime:
         """The engine's current time (aware, UTC)."""
@@ -419,7 +461,10 @@ class ReleaseFlow:
         """Create a request in its definition's initial state.
 
         ``definition`` is ``"name"`` or ``"name@version"``; by default the newest
-        definition registered for ``kind``.
+        definition registered for ``kind``. A ``requester`` with a ``contact_id``
+        must be that stored press contact, active and of the unit or one above
+        (``flow.media.requester_for`` builds it); it is checked in the same
+        transaction and the created entry records the contact id.
         """
         now = self.now()
         who = canonical_actor_id(actor)
@@ -481,6 +526,9 @@ class ReleaseFlow:
                     actor=who,
                     trigger="create",
                 )
+            from .planning import check_requester_contact
+
+            contact = check_requester_contact(uow, request)
             uow.requests.add(request)
             entry = self._append(
                 uow,
@@ -494,6 +542,7 @@ class ReleaseFlow:
                     "definition": spec.key,
                     "channel": request.channel.value,
                     "received_at": request.received_at,
+                    **({"contact_id": str(contact.id)} if contact else {}),
                 },
             )
             self._remember(uow, key, who, fingerprint, request, entry)
@@ -615,21 +664,28 @@ class ReleaseFlow:
             replay = self._replayed(uow, key, who, fingerprint)
             if replay is not None:
                 return replay
-            request = self._load(uow, rid, expected_version)
-            compiled = self._compiled(request)
-            spec, dest = compiled.resolve(request.state, name)
-            ctx = self._context(uow, who, request)
-            policy.raise_first(
-                policy.evaluate(compiled.definition, spec, ctx, request),
-                actor=who,
-                trigger=name,
-            )
-            updated, event = self._apply(
-                compiled.definition, spec, dest, request, ctx, data
-            )
-            deadlines = self._planner.on_transition(
-                compiled.definition, spec, request, updated, data, ctx.now
-            )
+            request, guessed = self._load_known(uow, rid, expected_version)
+            try:
+                compiled = self._compiled(request)
+                spec, dest = compiled.resolve(request.state, name)
+                ctx = self._context(uow, who, request)
+                policy.raise_first(
+                    policy.evaluate(compiled.definition, spec, ctx, request),
+                    actor=who,
+                    trigger=name,
+                )
+                updated, event = self._apply(
+                    compiled.definition, spec, dest, request, ctx, data
+                )
+                deadlines = self._planner.on_transition(
+                    compiled.definition, spec, request, updated, data, ctx.now
+                )
+            except Exception as exc:
+                if guessed and not isinstance(exc, (ConflictError, StorageError)):
+                    # refused on the remembered request: if the stored one has
+                    # moved on, the answer is the conflict, as an unguessed load
+                    self._load(uow, rid, expected_version, hook=False)
+                raise
             updated = updated.model_copy(update={"deadlines": deadlines})
             entry = self._write(
                 uow,
@@ -836,9 +892,12 @@ class ReleaseFlow:
     def _compiled(self, request: Request) -> CompiledWorkflow:
         return self.definitions.get(request.definition, request.definition_version)
 
-    def _load(self, uow: UnitOfWork, rid: UUID, expected: int | None) -> Request:
+    def _load(
+        self, uow: UnitOfWork, rid: UUID, expected: int | None, *, hook: bool = True
+    ) -> Request:
         request = uow.requests.get(rid)
-        self._call_hook("after_load")
+        if hook:
+            self._call_hook("after_load")
         if expected is not None and request.version != expected:
             raise ConflictError(
                 f"request {rid} is at version {request.version}, not {expected}",
@@ -847,6 +906,20 @@ class ReleaseFlow:
                 actual_version=request.version,
             )
         return request
+
+    def _load_known(
+        self, uow: UnitOfWork, rid: UUID, expected: int | None
+    ) -> tuple[Request, bool]:
+        """The request as the store remembers committing it at ``expected``.
+
+        True with it: a guess the compare-and-set confirms. Else :meth:`_load`.
+        """
+        if expected is not None:
+            known = uow.requests.known(rid, expected)
+            if known is not None:
+                self._call_hook("after_load")
+                return known, True
+        return self._load(uow, rid, expected), False
 
     def _context(
         self, uow: UnitOfWork, actor: str, request: Request
@@ -921,8 +994,8 @@ class ReleaseFlow:
         payload: Mapping[str, Any],
     ) -> AuditEntry:
         roles = policy.effective_roles(ctx, request)
-        head = uow.audit.lock_head(ledger_for(str(request.id), uow.audit.ledger_count))
-        entry = seal(
+        return uow.audit.append_next(
+            ledger_for(str(request.id), uow.audit.ledger_count),
             {
                 "event": event,
                 "request_id": request.id,
@@ -941,10 +1014,7 @@ class ReleaseFlow:
                 },
                 "content_hash": request.content_hash,
             },
-            head,
         )
-        uow.audit.append(entry)
-        return entry
 
     def _fingerprint(
         self, op: str, rid: UUID | None, actor: str, data: Mapping[str, Any], extra: Any
@@ -1009,6 +1079,20 @@ class ReleaseFlow:
             self._hook(point)
 
     def _notify(self, name: str, **payload: Any) -> None:
+        later = getattr(self._store, "after_host_commit", None)
+        if later is not None:
+            # joined to a host's transaction: send once the host commits (dropped
+            # on rollback), as the flow it was joined from
+            sender = self._joined_from or self
+            frozen = {
+                k: v.model_copy(deep=True) if isinstance(v, BaseModel) else v
+                for k, v in payload.items()
+            }
+            later(lambda: sender._notify_now(name, **frozen))
+            return
+        self._notify_now(name, **payload)
+
+    def _notify_now(self, name: str, **payload: Any) -> None:
         from . import signals
 
         signal = getattr(signals, name)

@@ -15,6 +15,7 @@ __all__ = [
     "AuditEvent",
     "Channel",
     "Classification",
+    "PolicyStage",
     "RefusalFamily",
     "RefusalGround",
     "ReleaseForm",
@@ -76,6 +77,20 @@ class Role(StrEnum):
     """May read and export the audit log."""
     ADMINISTRATOR = "administrator"
     """Manages role grants; holds no release powers."""
+
+
+class PolicyStage(StrEnum):
+    """A stage of the policy lifecycle (seed letter point 4; domain.md §8.3).
+
+    Plan items name the stage they communicate; the comms unit's comments on a
+    policy draft name the stage the draft was at.
+    """
+
+    PLANNING = "planning"
+    DRAFTING = "drafting"
+    FINALISING = "finalising"
+    ISSUING = "issuing"
+    IMPLEMENTING = "implementing"
 
 
 class RequesterType(StrEnum):
@@ -195,6 +210,8 @@ class AuditEvent(StrEnum):
     AUTHORISATION_REVOKED = "authorisation_revoked"
     READ = "read"
     """Someone read or exported the audit log."""
+    READ_REFUSED = "read_refused"
+    """Someone tried to read or export the audit log without the right to."""
     CALENDAR_CHANGED = "calendar_changed"
     """A working-day override was added at run time."""
     DEADLINES_RECOMPUTED = "deadlines_recomputed"
@@ -203,3 +220,6 @@ class AuditEvent(StrEnum):
     """An annual communication plan changed (``trigger`` names the change)."""
     MEDIA_CHANGED = "media_changed"
     """A press contact or a commissioned task changed (``trigger`` names it)."""
+    DRAFT_COMMENTED = "draft_commented"
+    """The comms unit commented on a policy draft (the request's version moves on;
+    its state does not)."""

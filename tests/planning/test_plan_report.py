@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
+
+import docx
+import openpyxl
 
 import releaseflow as rf
 from releaseflow import reports
@@ -62,3 +66,71 @@ def test_empty_plan_report(staffed: rf.ReleaseFlow) -> None:
     report = reports.plan_progress(staffed, str(plan.id), date(2026, 1, 1))
     assert report.commissions.tasks.value == 0
     assert report.items["not_started"].value == 1
+
+
+def test_plan_progress_is_part_of_the_period_report(
+    staffed: rf.ReleaseFlow, tmp_path: Path
+) -> None:
+    """``build()`` carries each plan's progress; every format shows it (issue 6)."""
+    flow = staffed
+    plan = flow.plans.create(unit="agency", year=2026, title="KH", actor=OFFICER)
+    for n, day in enumerate([date(2026, 1, 5), date(2026, 2, 1), date(2026, 12, 1)]):
+        plan = flow.plans.add_item(
+            plan.id, actor=OFFICER, **_item(topic=f"T{n}", planned_date=day)
+        )
+    plan = flow.plans.submit(plan.id, actor=OFFICER)
+    plan = flow.plans.approve(plan.id, actor="head.pham")
+    done, spare = _release(flow), _release(flow)
+    flow.plans.link_request(done.id, plan.items[0].id, OFFICER)
+    day = flow.now().astimezone(reports.AGENCY_TZ).date()
+
+    report = reports.build(flow, "2026")
+    assert len(report.plans) == 1
+    got = report.plans[0]
+    want = reports.plan_progress(flow, plan.id, day)
+    assert got.plan_id == want.plan_id == str(plan.id)
+    assert got.as_of == day
+    assert got.items == want.items
+    assert got.done_by == want.done_by
+    assert got.unplanned == want.unplanned
+    assert got.done_by.ids == (str(done.id),)
+    assert got.unplanned.ids == (str(spare.id),)
+    assert got.state == "approved"
+
+    assert reports.from_json(reports.to_json(report)).plans == report.plans
+    rows = [r for r in report.rows() if r.section == "plans"]
+    assert {r.metric for r in rows} == {
+        "done",
+        "late",
+        "not_started",
+        "done_by",
+        "unplanned",
+    }
+    csv_text = reports.to_csv(report)
+    assert f"plans,agency:2026:{plan.id},unplanned,1,{spare.id}" in csv_text
+    assert "## Tiến độ kế hoạch truyền thông" in reports.to_markdown(report)
+    assert "| agency 2026 | Approved | " in reports.to_markdown(report, lang="en")
+
+    from releaseflow.reports.render_docx import write_docx
+    from releaseflow.reports.render_xlsx import write_xlsx
+
+    write_xlsx(report, tmp_path / "r.xlsx")
+    wb = openpyxl.load_workbook(tmp_path / "r.xlsx")
+    summary = [r for r in wb.worksheets[0].iter_rows(values_only=True)]
+    assert ("agency 2026", "Đã duyệt", 1, *want_counts(want)) in summary
+    write_docx(report, tmp_path / "r.docx", charts=False)
+    cells = [
+        tuple(c.text for c in r.cells)
+        for t in docx.Document(str(tmp_path / "r.docx")).tables
+        for r in t.rows
+    ]
+    assert ("agency 2026", "Đã duyệt", "1", "1", "1", "1") in cells
+
+
+def want_counts(want: reports.PlanReport) -> tuple[int, int, int]:
+    """late, not_started, unplanned counts of ``want``."""
+    return (
+        want.items["late"].value,
+        want.items["not_started"].value,
+        want.unplanned.value,
+    )

@@ -193,3 +193,23 @@ def test_json_round_trip(seeded: rf.ReleaseFlow) -> None:
     text = reports.to_json(report)
     assert reports.from_json(text) == report
     assert reports.to_json(reports.from_json(text)) == text
+
+
+def test_fast_json_is_byte_identical_to_json_dumps(seeded: rf.ReleaseFlow) -> None:
+    """The compact encoder gives exactly the canonical ``json.dumps`` bytes."""
+    import json
+
+    report = q3(seeded)
+    odd = Figure.of(['a"b', "c\\d", "e\nf", "Phóng viên"])
+    ascii_odd = {"b": Figure.of(["c\\d", "x"]), "c": Figure.of(["e\x01f", "g"])}
+    report = report.model_copy(
+        update={"journalists": {"x\u2028y": odd}, "press_agencies": ascii_odd}
+    )
+    want = json.dumps(
+        report.model_dump(mode="json"),
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    assert reports.to_json(report) == want
+    assert reports.from_json(want) == report

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import docx
 import openpyxl
+import pytest
 
 import releaseflow as rf
 from releaseflow import reports
@@ -84,7 +85,7 @@ def test_xlsx_opens_with_cells_charts_and_no_formulas(
     assert len(summary._charts) == 2
     flat = list(ids.iter_rows(values_only=True))
     assert flat[0] == ("section", "key", "metric", "value", "request_ids")
-    assert len(flat) == 1 + len(list(report.rows()))
+    assert len(flat) == 1 + len(list(report.rows()))  # every list fits one cell
 
 
 def test_docx_is_an_administrative_document(
@@ -119,3 +120,48 @@ def test_charts_render_png(seeded: rf.ReleaseFlow) -> None:
         png = draw(report, labels("vi"))
         assert png.startswith(PNG)
         assert len(png) > 5000
+
+
+def test_docx_bounds_tables_that_grow_with_the_data(
+    seeded: rf.ReleaseFlow, tmp_path: Path
+) -> None:
+    """Unbounded tables keep ``max_rows`` rows plus one counting the rest."""
+    report = _evil(seeded)
+    assert len(report.journalists) > 1
+    path = tmp_path / "r.docx"
+    write_docx(report, path, charts=False, max_rows=1, lang="en")
+    texts = [
+        [c.text for c in r.cells]
+        for t in docx.Document(str(path)).tables
+        for r in t.rows
+    ]
+    more = [t for t in texts if t[0].startswith("… and ")]
+    assert f"… and {len(report.journalists) - 1} more rows" in more[-1][0]
+    names = [t[0] for t in texts]
+    kept, dropped, *_ = report.journalists
+    assert kept in names
+    assert dropped not in names
+
+
+def test_xlsx_splits_long_id_lists_over_rows(
+    seeded: rf.ReleaseFlow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No cell holds more than IDS_PER_CELL ids; every id is still there, in order."""
+    from releaseflow.reports import render_xlsx
+
+    monkeypatch.setattr(render_xlsx, "IDS_PER_CELL", 3)
+    report = reports.build(seeded, "2026-Q3")
+    path = tmp_path / "r.xlsx"
+    write_xlsx(report, path)
+    rows = list(openpyxl.load_workbook(path).worksheets[1].iter_rows(values_only=True))
+    ids: list[str] = []
+    for row in rows[1:]:
+        if row[0] == "totals" and row[2] == "received":
+            ids = (row[4] or "").split()
+        elif row[0] is None and ids and len(ids) % 3 == 0 and not row[3]:
+            ids += (row[4] or "").split()
+        elif ids:
+            break
+    assert len(report.totals.received.ids) > 3
+    assert tuple(ids) == report.totals.received.ids
+    assert all(len((r[4] or "").split()) <= 3 for r in rows[1:])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -17,6 +19,7 @@ from . import compute as c
 from .facts import Facts, Window, collect
 from .model import Figure, Outcomes, Report, ReportMeta
 from .period import Period, PeriodSpec, parse_period
+from .plans import plan_figures
 
 if TYPE_CHECKING:
     from ..service import ReleaseFlow
@@ -82,15 +85,35 @@ def _as_of(flow: ReleaseFlow, as_of: datetime | None) -> datetime:
     return as_of
 
 
-def _group(
-    facts: Sequence[Facts], key: Callable[[Facts], str | None]
-) -> dict[str, Outcomes]:
-    groups: dict[str, list[Facts]] = defaultdict(list)
+def _group(facts: Sequence[Facts], attr: str) -> dict[str, Outcomes]:
+    """Outcomes per value of ``attr`` (kind, channel), in one pass."""
+    split: dict[str, dict[str, list[str]]] = {}
     for f in facts:
-        k = key(f)
-        if k is not None:
-            groups[k].append(f)
-    return {k: c.outcomes(v) for k, v in sorted(groups.items())}
+        key = getattr(f, attr)
+        g = split.get(key)
+        if g is None:
+            g = split[key] = defaultdict(list)
+        g["received"].append(f.id)
+        g[f.outcome].append(f.id)
+    return {k: c.outcomes_of(g) for k, g in sorted(split.items())}
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a report allocates its objects.
+
+    A year's report allocates a few million acyclic objects (rows, facts, id
+    lists); the collector would walk all of them again and again for nothing
+    (measured: a quarter to a third of the build time at 100,000 requests).
+    Reference counting still frees everything; the collector resumes afterwards.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _figures(pairs: Iterable[tuple[str | None, str]]) -> dict[str, Figure]:
@@ -98,33 +121,7 @@ def _figures(pairs: Iterable[tuple[str | None, str]]) -> dict[str, Figure]:
     for key, rid in pairs:
         if key is not None:
             ids[key].append(rid)
-    return {k: Figure.of(v) for k, v in sorted(ids.items())}
-
-
-def _refusal_ground(f: Facts) -> str | None:
-    if c.outcome(f) != "refused":
-        return None
-    return next(e.ground for e in f.events if e.ground is not None)
-
-
-def _state_at_cutoff(f: Facts) -> str:
-    states = [e.to_state for e in f.events if e.to_state]
-    return states[-1] if states else "unknown"
-
-
-def _press(f: Facts, field: str) -> str | None:
-    r = f.requester
-    if not r or r.get("type") not in c.PRESS_TYPES:
-        return None
-    if field == "organisation":
-        org = r.get("organisation") or (
-            r.get("name") if r.get("type") == "press_agency" else None
-        )
-        return str(org) if org else None
-    if r.get("type") != "journalist":
-        return None
-    card = r.get("press_card")
-    return f"{r['name']} ({card})" if card else str(r["name"])
+    return {k: Figure.of_sorted(v) for k, v in sorted(ids.items())}
 
 
 def build(
@@ -161,10 +158,11 @@ def build(
     kind_set = _kinds(kinds)
     cutoff = min(p.end, cutoff_at)
     window = Window(p.start, p.end, cutoff, where, kind_set)
-    with flow.store.unit_of_work(write=False) as uow:
+    with _gc_paused(), flow.store.unit_of_work(write=False) as uow:
         heads = tuple(sorted(uow.audit.heads(), key=lambda h: h.ledger))
         facts = collect(uow, window)
-    facts.sort(key=lambda f: (f.received_at, f.id))
+        plans = plan_figures(uow, where, p, cutoff)
+    facts.sort(key=lambda f: f.id)
     meta = ReportMeta(
         period=p.label,
         first_day=p.first,
@@ -179,7 +177,9 @@ def build(
         anchor_digest=anchor_digest(heads),
         generated_at=flow.now(),
     )
-    return _assemble(meta, facts, p, cutoff, tuple(obligations))
+    with _gc_paused():
+        report = _assemble(meta, facts, p, cutoff, tuple(obligations))
+    return report.model_copy(update={"plans": plans}) if plans else report
 
 
 def _assemble(
@@ -189,32 +189,34 @@ def _assemble(
     cutoff: datetime,
     duties: tuple[c.Obligation, ...],
 ) -> Report:
-    by = {k.value: [f for f in facts if f.kind == k.value] for k in RequestKind}
+    by: dict[str, list[Facts]] = {k.value: [] for k in RequestKind}
+    for f in facts:
+        by.setdefault(f.kind, []).append(f)
     per_rule, overall = c.deadline_stats(facts, cutoff)
     incidents = by["incident_statement"]
     fake = by["fake_news_response"]
     return Report(
         meta=meta,
         totals=c.outcomes(facts),
-        by_kind=_group(facts, lambda f: f.kind),
-        by_channel=_group(facts, lambda f: f.channel),
+        by_kind=_group(facts, "kind"),
+        by_channel=_group(facts, "channel"),
         by_release_form=_figures(
             (rel[1] if (rel := c.first_release(f)) else None, f.id) for f in facts
         ),
-        refusals_by_ground=_figures((_refusal_ground(f), f.id) for f in facts),
+        refusals_by_ground=_figures(
+            (f.ground if f.outcome == "refused" else None, f.id) for f in facts
+        ),
         deadlines=per_rule,
         deadlines_overall=overall,
         time_to_release=c.durations(facts),
         incidents=c.incidents(incidents),
         incident_response=c.durations(incidents),
         corrections=c.outcomes(by["correction_request"]),
-        correction_outcomes=_figures(
-            (_state_at_cutoff(f), f.id) for f in by["correction_request"]
-        ),
+        correction_outcomes=_figures((f.state, f.id) for f in by["correction_request"]),
         fake_news=c.outcomes(fake),
         fake_news_response=c.durations(fake),
         obligations=c.obligations(by["periodic_release"], p, cutoff, duties),
         policy_drafts=c.policy_drafts(by["policy_draft_comms"]),
-        press_agencies=_figures((_press(f, "organisation"), f.id) for f in facts),
-        journalists=_figures((_press(f, "journalist"), f.id) for f in facts),
+        press_agencies=_figures((f.org, f.id) for f in facts),
+        journalists=_figures((f.journalist, f.id) for f in facts),
     )

@@ -1,9 +1,11 @@
-"""Slim per-request facts a report is computed from, read in one transaction.
+"""Per-request facts a report is computed from, as they stood at the cut-off.
 
-Two sources give the same facts: a portable one over the storage ports (any backend)
-and a fast one for the SQL backend that selects only the rows and columns a report
-needs and skips pydantic validation of stored documents (they were validated when
-written and are covered by the audit chain).
+Two sources give the same facts. A request last changed before the cut-off
+(``updated_at < cutoff``) is described by its document, so its facts come from
+:func:`~.row_facts.request_facts` (on SQL: the fact columns stored with the row, no
+document parsing and no audit scan). A request changed at or after the cut-off is
+replayed from its audit entries before the cut-off (:class:`History`), which is what
+an ``as_of`` report or a report on a past period needs for requests still moving.
 """
 
 from __future__ import annotations
@@ -12,15 +14,19 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from ..models import AuditEntry, Request
 from ..ports import UnitOfWork
+from .row_facts import TITLED, deadline_states, micros, press_keys, request_facts
 
-__all__ = ["Event", "Facts", "Window", "collect"]
+__all__ = ["Facts", "History", "Outcome", "Window", "collect"]
 
 #: Audit events that can carry a state change or a deadline settlement.
 EVENTS: Final = ("created", "transitioned", "approved")
+
+Outcome = Literal["released", "refused", "withdrawn", "pending"]
+"""Where a request stood at the cut-off."""
 
 Deadline = tuple[str, str, datetime]
 """(rule_id, status, due_at)."""
@@ -50,6 +56,51 @@ class Window:
 
 
 @dataclass(slots=True)
+class Facts:
+    """What a report needs to know about one request, at the cut-off."""
+
+    id: str
+    kind: str
+    unit: str
+    channel: str
+    received_at: datetime | None
+    """Always set, except on the SQL fast path for kinds that list no items."""
+    state: str
+    """The workflow state at the cut-off (``unknown`` if no entry records one)."""
+    release: tuple[datetime | None, str] | None
+    """When (None if not needed: only periodic releases are bucketed by date) and in
+    which form it was first released."""
+    ground: str | None
+    """The refusal ground, if a refusal was recorded."""
+    withdrawn: bool
+    deadlines: dict[str, str]
+    """Each counted deadline's standing: ``met``, ``missed`` or ``open``."""
+    org: str | None
+    journalist: str | None
+    in_scope: bool
+    """In scope of Decision 407 (policy drafts)."""
+    title: str | None = None
+    """Filled for incident statements only."""
+    seconds: int | None = None
+    """Receipt to first release, in whole seconds (None if not released)."""
+    outcome: Outcome = field(init=False)
+    """released, refused, withdrawn or pending (in that order of precedence)."""
+
+    def __post_init__(self) -> None:
+        rel = self.release
+        if rel is not None:
+            self.outcome = "released"
+            if self.seconds is None and rel[0] is not None and self.received_at:
+                self.seconds = int((rel[0] - self.received_at).total_seconds())
+        elif self.ground is not None:
+            self.outcome = "refused"
+        elif self.withdrawn:
+            self.outcome = "withdrawn"
+        else:
+            self.outcome = "pending"
+
+
+@dataclass(slots=True)
 class Event:
     """One state change of a request, as the audit log recorded it."""
 
@@ -61,19 +112,84 @@ class Event:
 
 
 @dataclass(slots=True)
-class Facts:
-    """What a report needs to know about one request."""
+class History:
+    """A request document plus its audit events before the cut-off (replay)."""
 
-    id: str
-    kind: str
-    unit: str
-    channel: str
-    received_at: datetime
-    title: str
-    requester: dict[str, Any] | None
-    metadata: dict[str, Any]
-    deadlines: tuple[Deadline, ...]
+    doc: dict[str, Any]
     events: list[Event] = field(default_factory=list)
+
+    def resolve(self, cutoff: datetime) -> Facts:
+        """The request's facts at ``cutoff`` from its events."""
+        d = self.doc
+        events = sorted(self.events, key=lambda e: e.at)
+        release = next(((e.at, e.form) for e in events if e.form is not None), None)
+        ground = next((e.ground for e in events if e.ground is not None), None)
+        states = [e.to_state for e in events if e.to_state]
+        org, journalist = press_keys(d.get("requester"))
+        metadata = d.get("metadata") or {}
+        return Facts(
+            id=str(d["id"]),
+            kind=d["kind"],
+            unit=d["unit"],
+            channel=d["channel"],
+            received_at=_time(d["received_at"]),
+            state=states[-1] if states else "unknown",
+            release=release,
+            ground=ground,
+            withdrawn="withdrawn" in states,
+            deadlines=_replayed_deadlines(
+                _deadlines(d.get("deadlines") or ()), events, cutoff
+            ),
+            org=org,
+            journalist=journalist,
+            in_scope=bool(metadata.get("decision_407_in_scope", True)),
+            title=d["title"] if d["kind"] in TITLED else None,
+        )
+
+
+def _replayed_deadlines(
+    current: tuple[Deadline, ...], events: list[Event], cutoff: datetime
+) -> dict[str, str]:
+    """Each deadline's standing at the cut-off: met, missed or open (not cancelled)."""
+    settled: dict[str, tuple[str, datetime, datetime]] = {}
+    last_due: dict[str, datetime] = {}
+    for e in events:
+        for rule, status, due in e.deadlines or ():
+            last_due[rule] = due
+            if status in ("met", "cancelled") and rule not in settled:
+                settled[rule] = (status, e.at, due)
+    states: dict[str, str] = {}
+    for rule, status, due in current:
+        if rule in settled:
+            continue
+        due = last_due.get(rule, due)
+        states[rule] = "missed" if due <= cutoff and status != "paused" else "open"
+    for rule, (status, at, due) in settled.items():
+        if status != "cancelled":
+            states[rule] = "met" if at < due else "missed"
+    return states
+
+
+def from_request(r: Request, cutoff: datetime) -> Facts:
+    """The facts of a request last changed before ``cutoff``, from its document."""
+    cols = request_facts(r)
+    rel = cols["fact_released_at"]
+    return Facts(
+        id=str(r.id),
+        kind=r.kind.value,
+        unit=r.unit,
+        channel=r.channel.value,
+        received_at=r.received_at,
+        state=r.state,
+        release=(rel, cols["fact_release_form"]) if rel is not None else None,
+        ground=cols["fact_ground"],
+        withdrawn=r.state == "withdrawn",
+        deadlines=deadline_states(cols["fact_deadlines"], micros(cutoff)),
+        org=cols["fact_org"],
+        journalist=cols["fact_journalist"],
+        in_scope=cols["fact_in_scope"],
+        title=cols["fact_title"],
+    )
 
 
 def _time(value: Any) -> datetime:
@@ -88,7 +204,8 @@ def _deadlines(items: Iterable[Any]) -> tuple[Deadline, ...]:
     )
 
 
-def _event(at: datetime, to_state: str | None, payload: dict[str, Any]) -> Event:
+def event(at: datetime, to_state: str | None, payload: dict[str, Any]) -> Event:
+    """An :class:`Event` from an audit entry's time, target state and payload."""
     raw = payload.get("deadlines")
     return Event(
         at=at,
@@ -100,7 +217,7 @@ def _event(at: datetime, to_state: str | None, payload: dict[str, Any]) -> Event
 
 
 def collect(uow: UnitOfWork, window: Window) -> list[Facts]:
-    """The facts of every request in ``window``, events in time order."""
+    """The facts of every request in ``window``."""
     if hasattr(uow, "tables") and hasattr(uow, "connection"):
         from .sql_source import collect_sql
 
@@ -108,34 +225,24 @@ def collect(uow: UnitOfWork, window: Window) -> list[Facts]:
     return _collect_ports(uow, window)
 
 
-def _from_request(r: Request) -> Facts:
-    return Facts(
-        id=str(r.id),
-        kind=r.kind.value,
-        unit=r.unit,
-        channel=r.channel.value,
-        received_at=r.received_at,
-        title=r.title,
-        requester=r.requester.model_dump(mode="json") if r.requester else None,
-        metadata=dict(r.metadata),
-        deadlines=tuple((d.rule_id, d.status.value, d.due_at) for d in r.deadlines),
-    )
-
-
 def _collect_ports(uow: UnitOfWork, window: Window) -> list[Facts]:
-    found = {
-        str(r.id): _from_request(r)
-        for r in uow.requests.iter_all()
-        if window.wants(r.kind.value, r.unit, r.received_at)
-    }
-    for entry in _entries(uow.audit.entries(), window):
-        facts = found.get(str(entry.request_id))
-        if facts is not None:
-            payload = json.loads(json.dumps(entry.payload, default=str))
-            facts.events.append(_event(entry.at, entry.to_state, payload))
-    for facts in found.values():
-        facts.events.sort(key=lambda e: e.at)
-    return list(found.values())
+    out: list[Facts] = []
+    moving: dict[str, History] = {}
+    for r in uow.requests.iter_all():
+        if not window.wants(r.kind.value, r.unit, r.received_at):
+            continue
+        if r.updated_at < window.cutoff:
+            out.append(from_request(r, window.cutoff))
+        else:
+            moving[str(r.id)] = History(r.model_dump(mode="json"))
+    if moving:
+        for entry in _entries(uow.audit.entries(), window):
+            h = moving.get(str(entry.request_id))
+            if h is not None:
+                payload = json.loads(json.dumps(entry.payload, default=str))
+                h.events.append(event(entry.at, entry.to_state, payload))
+        out.extend(h.resolve(window.cutoff) for h in moving.values())
+    return out
 
 
 def _entries(entries: Iterable[AuditEntry], window: Window) -> Iterator[AuditEntry]:

@@ -7,8 +7,10 @@ are fractions in ``[0, 1]`` rounded to four places (None when nothing was due).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator
 from datetime import date
+from itertools import islice
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -23,6 +25,7 @@ __all__ = [
     "IncidentItem",
     "ObligationResult",
     "Outcomes",
+    "PlanFigures",
     "PolicyDrafts",
     "Report",
     "ReportMeta",
@@ -47,9 +50,25 @@ class Figure(_Frozen):
 
     @classmethod
     def of(cls, ids: Iterable[str]) -> Figure:
-        """A figure over ``ids`` (sorted, de-duplicated)."""
-        unique = tuple(sorted(set(ids)))
-        return cls(value=len(unique), ids=unique)
+        """A figure over ``ids`` (sorted, de-duplicated).
+
+        Linear when ``ids`` already come sorted (reports feed them in id order).
+        """
+        items = [str(i) for i in ids]
+        items.sort()
+        if any(map(operator.eq, items, islice(items, 1, None))):
+            items = sorted(set(items))
+        unique = tuple(items)
+        return cls.model_construct(value=len(unique), ids=unique)
+
+    @classmethod
+    def of_sorted(cls, ids: list[str]) -> Figure:
+        """A figure over ids the caller guarantees sorted and unique (no checks).
+
+        Reports walk their requests in id order, so every group they build is
+        already sorted and unique; this skips the sort for 100,000-id figures.
+        """
+        return cls.model_construct(value=len(ids), ids=tuple(ids))
 
 
 class Outcomes(_Frozen):
@@ -111,6 +130,27 @@ class PolicyDrafts(_Frozen):
     target: float = 1.0
 
 
+class PlanFigures(_Frozen):
+    """One annual communication plan's progress at the report's cut-off day.
+
+    Computed as :func:`releaseflow.reports.plan_progress` does, at the end of the
+    local day of the cut-off (``as_of``).
+    """
+
+    plan_id: str
+    plan_version: int
+    unit: str
+    year: int
+    state: str
+    as_of: date
+    items: dict[str, Figure]
+    """Items per status (ids: plan item ids): done, late, not_started."""
+    done_by: Figure
+    """Released requests that made items done (ids: request ids)."""
+    unplanned: Figure
+    """Released requests of the plan's unit and year no item links (request ids)."""
+
+
 class ReportMeta(_Frozen):
     """What the report covers and the audit state it was computed at."""
 
@@ -165,6 +205,8 @@ class Report(_Frozen):
     policy_drafts: PolicyDrafts
     press_agencies: dict[str, Figure]
     journalists: dict[str, Figure]
+    plans: tuple[PlanFigures, ...] = ()
+    """Plans of the unit (and its sub-units) for the period's years."""
 
     def rows(self) -> Iterator[FigureRow]:
         """Every figure as a flat row (section, key, metric, value, ids)."""
@@ -197,6 +239,12 @@ class Report(_Frozen):
         yield _row(
             "policy_drafts", "all", "communicated", self.policy_drafts.communicated
         )
+        for plan in self.plans:
+            key = f"{plan.unit}:{plan.year}:{plan.plan_id}"
+            for status, fig in plan.items.items():
+                yield _row("plans", key, status, fig)
+            yield _row("plans", key, "done_by", plan.done_by)
+            yield _row("plans", key, "unplanned", plan.unplanned)
 
 
 def _row(section: str, key: str, metric: str, fig: Figure) -> FigureRow:

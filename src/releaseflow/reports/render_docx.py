@@ -24,9 +24,11 @@ from .model import Report
 from .period import AGENCY_TZ
 from .tables import Cell, Table, tables
 
-__all__ = ["FONT", "clean_docx_text", "write_docx"]
+__all__ = ["FONT", "MAX_ROWS", "clean_docx_text", "write_docx"]
 
 FONT: Final = "Times New Roman"
+#: Rows kept in a table that grows with the data (the rest is counted).
+MAX_ROWS: Final = 50
 SIZE_PT: Final = 13
 
 
@@ -128,8 +130,14 @@ def write_docx(
     lang: str = "vi",
     agency: str | None = None,
     charts: bool = True,
+    max_rows: int = MAX_ROWS,
 ) -> None:
     """Write the report as a DOCX administrative document to ``target``.
+
+    python-docx builds the whole document in memory, so what goes in is bounded:
+    the tables hold counts (no drill-down ids), and the tables that grow with the
+    data (incidents, press agencies, journalists) keep ``max_rows`` rows plus a
+    row counting the rest; the full lists are in the JSON, CSV and XLSX forms.
 
     Args:
         report: the report.
@@ -137,6 +145,7 @@ def write_docx(
         lang: ``vi`` (default) or ``en``.
         agency: the agency name for the header (default: the report's unit).
         charts: embed the PNG charts.
+        max_rows: rows kept in each unbounded table.
     """
     from docx import Document
     from docx.shared import Cm
@@ -157,7 +166,7 @@ def write_docx(
     _para(doc, f"{_('Unit')}: {m.unit or _('All units')}")
     _para(doc, f"{_('Cut-off')}: {m.cutoff.astimezone(AGENCY_TZ):%Y-%m-%d %H:%M}")
     _para(doc, f"{_('Audit anchor')}: {m.anchor_digest}", size=9)
-    for t in tables(report, _):
+    for t in tables(report, _, limit=max_rows):
         _table(doc, t)
     if charts:
         _para(doc, _("Charts"), bold=True)

@@ -1,7 +1,8 @@
 """XLSX: one sheet of labelled tables with native bar charts, one of drill-down rows.
 
 Written with openpyxl in write-only (streaming) mode, so memory stays flat however
-many rows the drill-down sheet holds. Every text cell goes through
+many rows the drill-down sheet holds; a figure's ids are split over rows of at most
+:data:`IDS_PER_CELL` ids (a cell holds at most 32,767 characters). Every text cell goes through
 :func:`releaseflow.exports.neutralise_cell`, so a name like ``=HYPERLINK(...)`` is
 stored as text, never as a formula.
 """
@@ -16,9 +17,12 @@ from .labels import labels
 from .model import Report
 from .tables import Cell, Table, tables
 
-__all__ = ["write_xlsx"]
+__all__ = ["IDS_PER_CELL", "write_xlsx"]
 
 _CHARTED = ("by_kind", "deadlines")
+#: Ids per drill-down cell: a spreadsheet cell holds at most 32,767 characters, so
+#: a long list continues on the next rows (section, key, metric left empty).
+IDS_PER_CELL = 800
 
 
 def _value(cell: Cell) -> Any:
@@ -92,13 +96,8 @@ def write_xlsx(
     ids = wb.create_sheet(_("Request ids")[:31])
     ids.append(header(["section", "key", "metric", "value", "request_ids"]))
     for r in report.rows():
-        ids.append(
-            [
-                _value(r.section),
-                _value(r.key),
-                _value(r.metric),
-                r.value,
-                " ".join(r.ids),
-            ]
-        )
+        lead = [_value(r.section), _value(r.key), _value(r.metric), r.value]
+        for start in range(0, max(len(r.ids), 1), IDS_PER_CELL):
+            chunk = " ".join(r.ids[start : start + IDS_PER_CELL])
+            ids.append([*lead, chunk] if start == 0 else [None] * 4 + [chunk])
     wb.save(target)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
 from .model import DeadlineStats, Durations, Figure, Outcomes, Report
 from .period import AGENCY_TZ
 
-__all__ = ["Cell", "Table", "hours", "tables"]
+__all__ = ["UNBOUNDED", "Cell", "Table", "hours", "tables"]
 
 Cell = str | int | float | None
 Gettext = Callable[[str], str]
@@ -138,8 +139,64 @@ def _policy_table(report: Report, _: Gettext) -> Table:
     return t
 
 
-def tables(report: Report, _: Gettext) -> list[Table]:
-    """Every table of ``report``, labelled with ``_`` (a gettext function)."""
+def _plan_table(report: Report, _: Gettext) -> Table:
+    t = Table(
+        "plans",
+        _("Plan progress"),
+        [
+            _("Plan"),
+            _("Status"),
+            _("done"),
+            _("late"),
+            _("not_started"),
+            _("unplanned"),
+        ],
+    )
+    for plan in report.plans:
+        items = plan.items
+        t.add(
+            [
+                f"{plan.unit} {plan.year}",
+                _(plan.state),
+                items["done"].value,
+                items["late"].value,
+                items["not_started"].value,
+                plan.unplanned.value,
+            ],
+            plan.done_by.ids + plan.unplanned.ids,
+        )
+    return t
+
+
+def _capped(t: Table, limit: int | None, _: Gettext) -> Table:
+    """At most ``limit`` rows, then one row saying how many more the full forms hold."""
+    if limit is None or len(t.rows) <= limit:
+        return t
+    more = len(t.rows) - limit
+    out = Table(t.key, t.title, t.headers, t.rows[:limit], t.ids[:limit])
+    note: list[Cell] = [_("more_rows").format(count=more)]
+    out.add(note + [None] * (len(t.headers) - 1))
+    return out
+
+
+#: Tables with one row per request or per person: unbounded as the data grows.
+UNBOUNDED: Final = ("incidents", "press_agencies", "journalists")
+
+
+def tables(report: Report, _: Gettext, *, limit: int | None = None) -> list[Table]:
+    """Every table of ``report``, labelled with ``_`` (a gettext function).
+
+    With ``limit``, the tables that grow with the data (:data:`UNBOUNDED`) keep
+    their first ``limit`` rows plus a row counting the rest (full lists are in the
+    JSON, CSV and XLSX forms).
+    """
+    return [
+        _capped(t, limit, _) if t.key in UNBOUNDED else t
+        for t in _all_tables(report, _)
+    ]
+
+
+def _all_tables(report: Report, _: Gettext) -> list[Table]:
     return [
         _outcome_table("summary", _("Summary"), {"all": report.totals}, _),
         _outcome_table("by_kind", _("By request kind"), report.by_kind, _),
@@ -171,4 +228,5 @@ def tables(report: Report, _: Gettext) -> list[Table]:
             "press_agencies", _("Press agencies served"), report.press_agencies, _
         ),
         _figure_table("journalists", _("Journalists served"), report.journalists, _),
+        _plan_table(report, _),
     ]

@@ -8,13 +8,13 @@ once, so an abandoned or failed unit of work leaves nothing behind.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from ..chain import GENESIS_HASH
+from ..chain import GENESIS_HASH, seal
 from ..exceptions import (
     ConflictError,
     NotFoundError,
@@ -53,6 +53,7 @@ class _Data:
     plans: dict[UUID, CommsPlan] = field(default_factory=dict)
     contacts: dict[UUID, PressContact] = field(default_factory=dict)
     tasks: dict[UUID, CommissionedTask] = field(default_factory=dict)
+    contact_requests: dict[tuple[UUID, UUID], datetime] = field(default_factory=dict)
 
 
 @dataclass
@@ -68,6 +69,7 @@ class _Staged:
     plans: dict[UUID, CommsPlan] = field(default_factory=dict)
     contacts: dict[UUID, PressContact] = field(default_factory=dict)
     tasks: dict[UUID, CommissionedTask] = field(default_factory=dict)
+    contact_requests: dict[tuple[UUID, UUID], datetime] = field(default_factory=dict)
 
 
 class _Requests:
@@ -83,6 +85,9 @@ class _Requests:
         if found is None:
             raise RequestNotFoundError(request_id)
         return found
+
+    def known(self, request_id: UUID, version: int) -> Request | None:
+        return None  # a lookup here costs what a cache would
 
     def add(self, request: Request) -> None:
         self._uow.check_write()
@@ -184,6 +189,11 @@ class _Audit:
             raise ConflictError(f"audit ledger {entry.ledger} moved on")
         self._uow.staged.entries.append(entry)
 
+    def append_next(self, ledger: int, draft: Mapping[str, Any]) -> AuditEntry:
+        entry = seal(draft, self.lock_head(ledger))
+        self.append(entry)
+        return entry
+
     def heads(self) -> list[ChainHead]:
         return [self._head(n) for n in range(self._ledger_count)]
 
@@ -218,13 +228,13 @@ class _Directory:
         )
 
     def add_grant(self, grant: Grant) -> None:
-        self._uow.check_write()
+        self._changing()
         key = (grant.actor, grant.role.value, grant.unit)
         if key not in {(g.actor, g.role.value, g.unit) for g in self.grants()}:
             self._uow.staged.grants[key] = grant
 
     def remove_grant(self, actor: str, role: str, unit: str) -> bool:
-        self._uow.check_write()
+        self._changing()
         key = (actor, role, unit)
         present = any((g.actor, g.role.value, g.unit) == key for g in self.grants())
         if present:
@@ -243,8 +253,14 @@ class _Directory:
         ]
 
     def put_authorisation(self, authorisation: Authorisation) -> None:
-        self._uow.check_write()
+        self._changing()
         self._uow.staged.authorisations[authorisation.id] = authorisation
+
+    def _changing(self) -> None:
+        # as the SQL store: every grant or authorisation change bumps the version
+        self._uow.check_write()
+        if self._uow.staged.directory_version is None:
+            self.bump()
 
     def lock(self) -> int:
         staged = self._uow.staged.directory_version
@@ -416,6 +432,25 @@ class _Media:
         data, staged = self._uow.data.tasks, self._uow.staged.tasks
         _cas("task", data, staged, task, expected_version)
 
+    def link_request(
+        self, contact: PressContact, request_id: UUID, at: datetime
+    ) -> None:
+        self._uow.check_write()
+        current = self.contact(contact.id)
+        if current.version != contact.version:
+            raise ConflictError(
+                f"contact {contact.id} is at version {current.version},"
+                f" not {contact.version}",
+                expected_version=contact.version,
+                actual_version=current.version,
+            )
+        self._uow.staged.contact_requests[(contact.id, request_id)] = at
+
+    def request_ids(self, contact_id: UUID) -> list[UUID]:
+        links = {**self._uow.data.contact_requests, **self._uow.staged.contact_requests}
+        found = [(at, rid) for (cid, rid), at in links.items() if cid == contact_id]
+        return [rid for _, rid in sorted(found, key=lambda x: (x[0], str(x[1])))]
+
 
 class InMemoryUnitOfWork:
     """One serialised transaction over the in-memory data."""
@@ -509,6 +544,7 @@ class InMemoryUnitOfWork:
         data.plans.update(staged.plans)
         data.contacts.update(staged.contacts)
         data.tasks.update(staged.tasks)
+        data.contact_requests.update(staged.contact_requests)
         if staged.directory_version is not None:
             data.directory_version = staged.directory_version
         self.staged = _Staged()

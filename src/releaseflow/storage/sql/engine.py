@@ -113,7 +113,13 @@ def _on_begin(conn: Connection) -> None:
     if dbapi is not None and dbapi.isolation_level is not None:
         conn.info[_SAVED] = dbapi.isolation_level
         dbapi.isolation_level = None
-    conn.exec_driver_sql(statement)
+    dispatch = conn.dispatch
+    if dbapi is None or dispatch.before_cursor_execute or dispatch.after_cursor_execute:
+        conn.exec_driver_sql(statement)
+    else:
+        # nobody traces statements: skip SQLAlchemy's execution machinery (a
+        # driver error here is translated by the unit of work, like any other)
+        dbapi.execute(statement)
 
 
 def _listen_begin(engine: Engine) -> None:

@@ -39,7 +39,7 @@ from ...exceptions import (
     StorageUnavailableError,
 )
 
-__all__ = ["classify", "translate"]
+__all__ = ["classify", "is_driver_error", "translate"]
 
 _PG_CONFLICT: Final = {"40001"}
 _PG_BUSY: Final = {"40P01", "55P03", "57014"}
@@ -94,20 +94,51 @@ def _mysql_kind(orig: BaseException) -> type[ReleaseflowError] | None:
     return None
 
 
+def _driver_kind(orig: BaseException) -> type[ReleaseflowError] | None:
+    module = type(orig).__module__
+    if module.startswith("sqlite3"):
+        return _sqlite_kind(orig)
+    if module.startswith("psycopg"):
+        return _pg_kind(orig)
+    if module.startswith("pymysql"):
+        return _mysql_kind(orig)
+    return None
+
+
+def is_driver_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a DB-API error raised by a supported driver itself."""
+    module = type(exc).__module__
+    return module.startswith(("sqlite3", "psycopg", "pymysql")) and any(
+        c.__name__ == "Error" and c.__module__.startswith(module.split(".")[0])
+        for c in type(exc).__mro__
+    )
+
+
+def _driver_fallback(orig: BaseException) -> type[ReleaseflowError]:
+    """The kind of a raw driver error no code matched, by its DB-API class."""
+    names = {c.__name__ for c in type(orig).__mro__}
+    if "IntegrityError" in names:
+        return ConflictError
+    if "OperationalError" in names:
+        return StorageUnavailableError if _looks_gone(orig) else StorageError
+    if "InterfaceError" in names and _looks_gone(orig):
+        return StorageUnavailableError
+    return StorageError
+
+
 def classify(
-    exc: sa_exc.SQLAlchemyError, *, committing: bool = False
+    exc: BaseException, *, committing: bool = False, disconnected: bool = False
 ) -> ReleaseflowError:
-    """Return the one releaseflow error that stands for ``exc``."""
+    """Return the one releaseflow error that stands for ``exc``.
+
+    ``exc`` is a SQLAlchemy error, or a DB-API error the driver raised itself
+    (statements run on the raw cursor); ``disconnected`` says the dialect judged a
+    raw error to mean a lost link.
+    """
     kind: type[ReleaseflowError] | None = None
     orig = getattr(exc, "orig", None)
     if isinstance(exc, sa_exc.DBAPIError) and orig is not None:
-        module = type(orig).__module__
-        if module.startswith("sqlite3"):
-            kind = _sqlite_kind(orig)
-        elif module.startswith("psycopg"):
-            kind = _pg_kind(orig)
-        elif module.startswith("pymysql"):
-            kind = _mysql_kind(orig)
+        kind = _driver_kind(orig)
         if kind is None and exc.connection_invalidated:
             kind = StorageUnavailableError
         if kind is None and isinstance(exc, sa_exc.IntegrityError):
@@ -116,6 +147,13 @@ def classify(
             kind = StorageUnavailableError if _looks_gone(orig) else StorageError
     elif isinstance(exc, (sa_exc.DisconnectionError, sa_exc.TimeoutError)):
         kind = StorageUnavailableError
+    elif not isinstance(exc, sa_exc.SQLAlchemyError):
+        orig = exc
+        kind = _driver_kind(exc)
+        if kind is None and disconnected:
+            kind = StorageUnavailableError
+        if kind is None:
+            kind = _driver_fallback(exc)
     if kind is None:
         kind = StorageError
     if committing and kind is StorageUnavailableError:
@@ -160,3 +198,7 @@ def translate(*, committing: bool = False) -> Iterator[None]:
             else StorageError(f"{type(exc).__name__}: {exc}")
         )
         raise error from exc
+    except Exception as exc:  # a driver's own error (statements on its cursor)
+        if not is_driver_error(exc):
+            raise
+        raise classify(exc, committing=committing) from exc

@@ -4,11 +4,13 @@ Same semantics as ``releaseflow.storage.memory`` (``_Plans``, ``_Media``): recor
 stored as JSON documents with their indexed keys beside them; updates are
 ``UPDATE … WHERE id = :id AND version = :expected`` with the row count checked. A
 plan's item ids are kept in ``plan_items`` so :meth:`SqlPlans.plan_of_item` is one
-indexed lookup; the unique (unit, year) index keeps one plan per unit and year.
+indexed lookup; the unique (unit, year) index keeps one plan per unit and year. The
+requests that name a contact are kept in ``contact_requests``.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -139,6 +141,7 @@ class SqlMedia:
         self._uow = uow
         self._c = uow.tables.contacts
         self._t = uow.tables.tasks
+        self._links = uow.tables.contact_requests
 
     @staticmethod
     def _contact_values(contact: PressContact) -> dict[str, Any]:
@@ -238,3 +241,44 @@ class SqlMedia:
             expected_version,
             self._task_values(task),
         )
+
+    def link_request(
+        self, contact: PressContact, request_id: UUID, at: datetime
+    ) -> None:
+        """Index a request naming ``contact``, which must still be at its version.
+
+        The contact row is read ``FOR SHARE`` (PostgreSQL; ``LOCK IN SHARE MODE``
+        on MariaDB; SQLite's ``BEGIN IMMEDIATE`` already serialises writers), so
+        an edit racing this create waits for it or has already moved the version.
+        """
+        self._uow.check_write()
+        c = self._c
+        stmt = (
+            sa.select(c.c.version)
+            .where(c.c.id == str(contact.id))
+            .with_for_update(read=True)
+        )
+        actual = self._uow.scalar(stmt)
+        if actual is None:
+            raise NotFoundError(f"contact {contact.id} not found")
+        if int(actual) != contact.version:
+            raise ConflictError(
+                f"contact {contact.id} is at version {actual}, not {contact.version}",
+                expected_version=contact.version,
+                actual_version=int(actual),
+            )
+        self._uow.run(
+            sa.insert(self._links).values(
+                contact_id=str(contact.id), request_id=str(request_id), created_at=at
+            )
+        )
+
+    def request_ids(self, contact_id: UUID) -> list[UUID]:
+        """Requests naming the contact, by (created_at, request id)."""
+        link = self._links
+        stmt = (
+            sa.select(link.c.request_id)
+            .where(link.c.contact_id == str(contact_id))
+            .order_by(link.c.created_at, link.c.request_id)
+        )
+        return [UUID(rid) for rid in self._uow.scalars(stmt)]

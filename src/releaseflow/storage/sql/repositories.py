@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...canonical import to_plain
-from ...chain import RAW_FIELDS
+from ...chain import RAW_FIELDS, seal
 from ...exceptions import ConflictError, RequestNotFoundError
 from ...models import (
     AuditEntry,
@@ -32,8 +32,11 @@ from ...models import (
     RequestQuery,
     StoredOverride,
 )
-from ...queries import AuditCursor, AuditQuery, row_entries, sql_query
+from ...queries import AuditCursor, AuditQuery, sql_statement
+from ...reports.row_facts import request_facts
 from ...vocabulary import Classification
+from .audit_reads import iter_raw_rows, raw_statement, request_states, run_entries
+from .caches import DirectorySnapshot
 from .errors import translate
 
 if TYPE_CHECKING:
@@ -78,14 +81,24 @@ class SqlRequests:
             "received_at": request.received_at,
             "next_due_at": request.next_due_at,
             "doc": request.model_dump_json(),
+            **request_facts(request),
         }
 
     def get(self, request_id: UUID) -> Request:
         """Return the request (raises ``RequestNotFoundError``)."""
-        doc = self._uow.scalar(self._uow.store.sql.request_doc, {"id": str(request_id)})
-        if doc is None:
+        row = self._uow.fast_row(
+            self._uow.store.driver_sql.request_doc, {"id": str(request_id)}
+        )
+        if row is None or row[0] is None:
             raise RequestNotFoundError(request_id)
-        return Request.model_validate_json(doc)
+        return Request.model_validate_json(row[0])
+
+    def known(self, request_id: UUID, version: int) -> Request | None:
+        """The request at ``version`` if this process committed it; no query.
+
+        A guess to be confirmed by the compare-and-set of :meth:`update`.
+        """
+        return self._uow.store.caches.request(str(request_id), version)
 
     def add(self, request: Request) -> None:
         """Insert a new request (``ConflictError`` if the id exists)."""
@@ -98,19 +111,21 @@ class SqlRequests:
                 f"request {request.id} already exists", request_id=str(request.id)
             )
         self._uow.run(self._uow.store.sql.request_insert, self._row(request))
+        self._uow.requests_written[str(request.id)] = request
 
     def update(self, request: Request, *, expected_version: int) -> None:
         """Compare-and-set: replace the row only if it is at ``expected_version``."""
         self._uow.check_write()
-        sql = self._uow.store.sql
+        store = self._uow.store
+        sql = store.sql
         if request.version == expected_version + 1:
             params = {f"v_{k}": v for k, v in self._row(request).items() if k != "id"}
             params["b_id"] = str(request.id)
             params["b_expected"] = expected_version
-            cas = (
-                sql.request_cas if self._uow.store.version_check else sql.request_blind
-            )
-            if self._uow.run(cas, params).rowcount == 1:
+            driver = store.driver_sql
+            cas = driver.request_cas if store.version_check else driver.request_blind
+            if self._uow.fast_rowcount(cas, params) == 1:
+                self._uow.requests_written[str(request.id)] = request
                 return
         actual = self._uow.scalar(sql.request_version, {"id": str(request.id)})
         if actual is None:
@@ -231,6 +246,7 @@ class SqlAudit:
         self._uow = uow
         self._t = uow.tables.audit
         self._heads = uow.tables.heads
+        self._head_moved = False
 
     @property
     def ledger_count(self) -> int:
@@ -238,21 +254,70 @@ class SqlAudit:
         return self._uow.store.ledger_count
 
     def lock_head(self, ledger: int) -> ChainHead:
-        """Return ledger's head, locked (``FOR UPDATE``) until the transaction ends."""
+        """Return ledger's head, locked (``FOR UPDATE``) until the transaction ends.
+
+        (SQLite has no row locks: the database write lock of ``BEGIN IMMEDIATE``
+        covers it.)
+        """
         self._uow.check_write()
-        sql = self._uow.store.sql
-        stmt = sql.head_select_locked if self._uow.store.row_locks else sql.head_select
-        row = self._uow.first(stmt, {"ledger": ledger})
+        row = self._uow.fast_row(
+            self._uow.store.driver_sql.head_select_locked, {"ledger": ledger}
+        )
         if row is None:
             raise ConflictError(f"audit ledger {ledger} does not exist")
-        return ChainHead(ledger=ledger, seq=int(row.seq), hash=str(row.hash))
+        return ChainHead(ledger=ledger, seq=int(row[0]), hash=str(row[1]))
 
     def append(self, entry: AuditEntry) -> None:
         """Store ``entry`` and advance its ledger head (compare-and-set on the head)."""
         self._uow.check_write()
-        sql = self._uow.store.sql
-        moved = self._uow.run(
-            sql.head_advance,
+        if not self._advance(entry):
+            self._head_moved = True
+            raise ConflictError(f"audit ledger {entry.ledger} moved on")
+        self._insert(entry)
+
+    def append_next(self, ledger: int, draft: Mapping[str, Any]) -> AuditEntry:
+        """Seal ``draft`` after ``ledger``'s head, store it and return it.
+
+        With a head this process saw committed (or this transaction wrote), the
+        seal is tried at once with one compare-and-set on the head row
+        (``WHERE seq = :seq AND hash = :hash``): a changed row matches nothing --
+        PostgreSQL and InnoDB re-check the condition on the latest committed row
+        after waiting for its lock -- and the append falls back to
+        ``SELECT … FOR UPDATE`` and seals again. While cached heads keep turning
+        out stale (several writers on the ledgers), it goes straight to the lock.
+        """
+        self._uow.check_write()
+        uow = self._uow
+        caches = uow.store.caches
+        own = uow.heads_written.get(ledger)
+        cached = caches.head(ledger)
+        guess = own
+        if guess is None and caches.head_misses < 0.5:
+            guess = cached
+        if guess is not None:
+            entry = seal(draft, ChainHead(ledger=ledger, seq=guess[0], hash=guess[1]))
+            self._head_moved = False
+            try:
+                self.append(entry)
+            except ConflictError:
+                if not self._head_moved:
+                    raise  # not the head: e.g. a unique violation on the INSERT
+                caches.note_head(stale=True)
+            else:
+                if own is None:
+                    caches.note_head(stale=False)
+                return entry
+        head = self.lock_head(ledger)
+        if guess is None and cached is not None:
+            # learn whether the cached head would have served
+            caches.note_head(stale=cached != (head.seq, head.hash))
+        entry = seal(draft, head)
+        self.append(entry)
+        return entry
+
+    def _advance(self, entry: AuditEntry) -> bool:
+        moved = self._uow.fast_rowcount(
+            self._uow.store.driver_sql.head_advance,
             {
                 "b_ledger": entry.ledger,
                 "b_seq": entry.seq - 1,
@@ -261,9 +326,13 @@ class SqlAudit:
                 "v_hash": entry.hash,
             },
         )
-        if moved.rowcount != 1:
-            raise ConflictError(f"audit ledger {entry.ledger} moved on")
-        self._uow.run(sql.audit_insert, self._row(entry))
+        return moved == 1
+
+    def _insert(self, entry: AuditEntry) -> None:
+        self._uow.fast_rowcount(
+            self._uow.store.driver_sql.audit_insert, self._row(entry)
+        )
+        self._uow.heads_written[entry.ledger] = (entry.seq, entry.hash)
 
     @staticmethod
     def _row(entry: AuditEntry) -> dict[str, Any]:
@@ -334,29 +403,54 @@ class SqlAudit:
         """
         stmt = _history_statement(self._t, self._uow.tables.requests)
         with translate():
-            result = self._uow.connection.execute(stmt, {"rid": str(request_id)})
-            keys, rows = list(result.keys()), result.all()
-        if not rows and not self._uow.scalar(
+            found = run_entries(
+                self._uow.connection,
+                self._t,
+                stmt,
+                {"rid": str(request_id)},
+                self._uow.store.schema,
+            )
+        if not found and not self._uow.scalar(
             self._uow.store.sql.request_version, {"id": str(request_id)}
         ):
             return None
-        return row_entries(keys, rows)
+        return found
 
-    def iter_raw(self) -> Iterator[Sequence[Any]]:
+    def iter_raw(
+        self, *, ledgers: tuple[int, int] | None = None
+    ) -> Iterator[Sequence[Any]]:
         """Every entry as a stored row, in (ledger, seq) order: the fast verify path.
 
         Columns in :data:`~releaseflow.chain.RAW_FIELDS` order, values as the
         driver returns them (``roles`` and ``payload`` JSON text, ``at`` naive UTC
         or SQLite's text); :meth:`raw_entry` reads one as an ``AuditEntry``.
+        ``ledgers=(lo, hi)`` limits it to those ledgers.
         """
         t = self._t
-        at_type: Any = sa.String() if self._uow.store.is_sqlite else sa.DateTime()
-        columns = [
-            sa.type_coerce(t.c.at, at_type).label("at") if name == "at" else t.c[name]
-            for name in RAW_FIELDS
-        ]
-        stmt = sa.select(*columns).order_by(t.c.ledger, t.c.seq)
-        yield from self._uow.stream(stmt, batch=5000)
+        store = self._uow.store
+        raw = iter_raw_rows(self._uow.connection, t, store.schema, ledgers)
+        if raw is not None:  # the driver's own cursor: no Row object per row
+            yield from raw
+            return
+        yield from self._uow.stream(
+            raw_statement(t, store.is_sqlite, ledgers), batch=5000
+        )
+
+    def request_states(
+        self, ledgers: tuple[int, int]
+    ) -> Iterator[tuple[UUID, str, int, str, str]]:
+        """``SqlRequests.iter_states`` of the requests of ledgers ``lo..hi`` only.
+
+        The requests whose entries those ledgers hold; for a parallel verify.
+        """
+        with translate():
+            yield from request_states(
+                self._uow.connection,
+                self._uow.tables.requests,
+                ledgers,
+                self.ledger_count,
+                _request_state,
+            )
 
     def raw_entry(self, row: Sequence[Any]) -> AuditEntry:
         """Read a row of :meth:`iter_raw` exactly as :meth:`entries` reads it."""
@@ -380,8 +474,15 @@ class SqlAudit:
     ) -> list[AuditEntry]:
         """One keyset page of entries matching ``query`` (every value bound)."""
         with translate():
-            return sql_query(
-                self._uow.connection, self._t, query, after=after, limit=limit
+            stmt, params = sql_statement(
+                self._uow.connection.dialect.name,
+                self._t,
+                query,
+                after=after,
+                limit=limit,
+            )
+            return run_entries(
+                self._uow.connection, self._t, stmt, params, self._uow.store.schema
             )
 
 
@@ -394,18 +495,49 @@ class SqlDirectory:
         self._a = uow.tables.authorisations
         self._d = uow.tables.directory
 
+    def _snapshot(self) -> DirectorySnapshot | None:
+        """This transaction's view of the directory version it locked, if cacheable."""
+        uow = self._uow
+        return None if uow.directory_dirty else uow.directory_seen
+
     def grants(self, *, actor: str | None = None) -> list[Grant]:
-        """Current grants, optionally of one actor."""
+        """Current grants, optionally of one actor.
+
+        After :meth:`lock`, an actor's grants come from the store's snapshot of
+        the locked directory version when it has them.
+        """
         g = self._g
+        seen = self._snapshot() if actor is not None else None
+        if actor is not None and seen is not None:
+            shared = self._uow.store.caches.directory(seen.version)
+            known = shared.grants.get(actor) if shared is not None else None
+            if known is None:
+                known = seen.grants.get(actor)
+            if known is not None:
+                seen.grants[actor] = known
+                return list(known)
         if actor is not None:
             rows = self._uow.all(self._uow.store.sql.grants_of_actor, {"actor": actor})
         else:
             rows = self._uow.all(sa.select(g).order_by(g.c.actor, g.c.role, g.c.unit))
-        return [Grant.model_validate(dict(r._mapping)) for r in rows]
+        found = [Grant.model_validate(dict(r._mapping)) for r in rows]
+        if actor is not None and seen is not None:
+            seen.grants[actor] = tuple(found)
+        return found
+
+    def _changing(self) -> None:
+        """Before a grant or authorisation changes: bump the version if not yet.
+
+        Every change to these rows thus moves the directory version, which is what
+        directory snapshots are keyed by.
+        """
+        self._uow.check_write()
+        if not self._uow.directory_dirty:
+            self.bump()
 
     def add_grant(self, grant: Grant) -> None:
         """Store a grant (an identical one already stored is kept once)."""
-        self._uow.check_write()
+        self._changing()
         g = self._g
         key = (g.c.actor == grant.actor, g.c.role == grant.role.value)
         found = self._uow.scalar(
@@ -424,7 +556,7 @@ class SqlDirectory:
 
     def remove_grant(self, actor: str, role: str, unit: str) -> bool:
         """Delete a grant; True when one was deleted."""
-        self._uow.check_write()
+        self._changing()
         g = self._g
         result = self._uow.run(
             sa.delete(g).where(g.c.actor == actor, g.c.role == role, g.c.unit == unit)
@@ -434,8 +566,25 @@ class SqlDirectory:
     def authorisations(
         self, *, actor: str | None = None, request_id: UUID | None = None
     ) -> list[Authorisation]:
-        """Stored authorisations, optionally filtered, by grant time."""
+        """Stored authorisations, optionally filtered, by grant time.
+
+        After :meth:`lock`, an actor the locked directory version holds no
+        authorisation for gets ``[]`` without a query for the request.
+        """
         a = self._a
+        seen = self._snapshot() if actor is not None else None
+        if actor is not None and seen is not None:
+            shared = self._uow.store.caches.directory(seen.version)
+            actors = shared.auth_actors if shared is not None else None
+            if actors is None:
+                actors = seen.auth_actors
+            if actors is None:
+                actors = frozenset(
+                    str(x) for x in self._uow.scalars(sa.select(a.c.actor).distinct())
+                )
+            seen.auth_actors = actors
+            if actor not in actors:
+                return []
         if actor is not None and request_id is not None:
             docs = self._uow.scalars(
                 self._uow.store.sql.auths_of_actor_request,
@@ -453,7 +602,7 @@ class SqlDirectory:
 
     def put_authorisation(self, authorisation: Authorisation) -> None:
         """Insert or replace an authorisation (by id)."""
-        self._uow.check_write()
+        self._changing()
         a = self._a
         key = str(authorisation.id)
         values = {
@@ -467,19 +616,31 @@ class SqlDirectory:
             self._uow.run(sa.insert(a).values(id=key, **values))
 
     def lock(self) -> int:
-        """Share-lock the directory row for this transaction; return its version."""
-        sql = self._uow.store.sql
+        """Share-lock the directory row for this transaction; return its version.
+
+        (SQLite: a write unit of work holds the database write lock already; a
+        read-only one reads one snapshot.)
+        """
+        uow = self._uow
+        driver = uow.store.driver_sql
         stmt = (
-            sql.directory_version_shared
-            if self._uow.store.row_locks
-            else sql.directory_version
+            driver.directory_version_shared
+            if uow.store.row_locks
+            else driver.directory_version
         )
-        version = self._uow.scalar(stmt)
-        return int(version or 0)
+        row = uow.fast_row(stmt, {})
+        version = int(row[0] or 0) if row is not None else 0
+        if not uow.directory_dirty:
+            seen = uow.directory_seen
+            if seen is None or seen.version != version:
+                uow.directory_seen = DirectorySnapshot(version)
+        return version
 
     def bump(self) -> int:
         """Advance the directory version (takes the row's write lock)."""
         self._uow.check_write()
+        self._uow.directory_dirty = True
+        self._uow.directory_seen = None
         d = self._d
         self._uow.run(sa.update(d).where(d.c.id == 1).values(version=d.c.version + 1))
         return int(self._uow.scalar(sa.select(d.c.version).where(d.c.id == 1)) or 0)

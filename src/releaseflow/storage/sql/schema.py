@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from .types import TABLE_KWARGS, UtcDateTime, ascii_path, ident, json_text
 
-__all__ = ["Tables", "build_tables"]
+__all__ = ["Tables", "build_tables", "fact_columns"]
 
 ID = 36
 HASH = 64
@@ -44,11 +44,32 @@ class Tables:
     plan_items: sa.Table
     contacts: sa.Table
     tasks: sa.Table
+    contact_requests: sa.Table
 
     @property
     def version_table(self) -> str:
         """The name of this schema's own Alembic version table."""
         return f"{self.prefix}alembic_version"
+
+
+def fact_columns() -> list[sa.Column[object]]:
+    """The report-fact columns of the requests table (``reports.row_facts``).
+
+    Nullable, so a row written before revision 0005 is valid until backfilled.
+    """
+    return [
+        sa.Column("fact_channel", ident(NAME), nullable=True),
+        sa.Column("fact_released_at", UtcDateTime, nullable=True),
+        sa.Column("fact_release_form", ident(NAME), nullable=True),
+        sa.Column("fact_refused_at", UtcDateTime, nullable=True),
+        sa.Column("fact_ground", ident(RULE), nullable=True),
+        sa.Column("fact_deadlines", sa.Text(), nullable=True),
+        sa.Column("fact_org", sa.Text(), nullable=True),
+        sa.Column("fact_journalist", sa.Text(), nullable=True),
+        sa.Column("fact_in_scope", sa.Boolean(), nullable=True),
+        sa.Column("fact_title", sa.Text(), nullable=True),
+        sa.Column("fact_seconds", sa.BigInteger(), nullable=True),
+    ]
 
 
 def build_tables(prefix: str = "rf_") -> Tables:
@@ -71,7 +92,10 @@ def build_tables(prefix: str = "rf_") -> Tables:
         sa.Column("received_at", UtcDateTime, nullable=False),
         sa.Column("next_due_at", UtcDateTime, nullable=True),
         sa.Column("doc", json_text(), nullable=False),
+        *fact_columns(),
         sa.Index(f"ix_{p}requests_created", "created_at", "id"),
+        sa.Index(f"ix_{p}requests_received", "received_at", "kind"),
+        sa.Index(f"ix_{p}requests_released", "fact_released_at"),
         sa.Index(f"ix_{p}requests_due", "next_due_at", "id"),
         sa.Index(f"ix_{p}requests_state", "state", "created_at"),
         sa.Index(f"ix_{p}requests_unit", "unit"),
@@ -226,6 +250,14 @@ def build_tables(prefix: str = "rf_") -> Tables:
         sa.Index(f"ix_{p}tasks_contact", "contact_id"),
         **TABLE_KWARGS,
     )
+    contact_requests = sa.Table(
+        f"{p}contact_requests",
+        md,
+        sa.Column("contact_id", ident(ID), primary_key=True),
+        sa.Column("request_id", ident(ID), primary_key=True),
+        sa.Column("created_at", UtcDateTime, nullable=False),
+        **TABLE_KWARGS,
+    )
     return Tables(
         metadata=md,
         prefix=prefix,
@@ -243,4 +275,5 @@ def build_tables(prefix: str = "rf_") -> Tables:
         plan_items=plan_items,
         contacts=contacts,
         tasks=tasks,
+        contact_requests=contact_requests,
     )

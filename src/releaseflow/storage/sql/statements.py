@@ -2,18 +2,33 @@
 
 Building a Core statement costs far more than executing a cached one; every unit of
 work reuses these objects, so SQLAlchemy only looks up the compiled form.
+
+The statements of a transition are also compiled once per store into
+:class:`DriverSql` -- the dialect's SQL text (schema names rendered), its parameter
+order and the bind processors of its columns -- so a unit of work can run them on
+the DB-API cursor without SQLAlchemy's per-call machinery
+(:meth:`~.store.SqlUnitOfWork.fast_row`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
 
+from ...reports.row_facts import FACT_COLUMNS
 from .schema import Tables
 
-__all__ = ["Statements", "build_statements"]
+__all__ = [
+    "DriverSql",
+    "DriverStatements",
+    "Statements",
+    "build_driver_statements",
+    "build_statements",
+]
 
 _REQUEST_FIELDS = (
     "kind",
@@ -28,6 +43,7 @@ _REQUEST_FIELDS = (
     "received_at",
     "next_due_at",
     "doc",
+    *FACT_COLUMNS,
 )
 
 
@@ -92,4 +108,108 @@ def build_statements(t: Tables) -> Statements:
         idempotency_get=sa.select(t.idempotency.c.record).where(
             t.idempotency.c.key == sa.bindparam("key")
         ),
+    )
+
+
+@dataclass(frozen=True)
+class DriverSql:
+    """One statement compiled for a dialect, to run on the DB-API cursor."""
+
+    text: str
+    """The SQL as the driver receives it."""
+    names: tuple[str, ...]
+    """Parameter names, in placeholder order for positional paramstyles."""
+    positional: bool
+    """Whether the driver takes a sequence (``?``, ``%s``) or a mapping."""
+    processors: Mapping[str, Callable[[Any], Any]]
+    """Bind processors of the typed parameters (e.g. aware datetime → naive UTC)."""
+    constants: Mapping[str, Any]
+    """Values of the statement's literal binds (``id = 1``)."""
+    _plan: tuple[tuple[str, bool, Any, Callable[[Any], Any] | None], ...] = field(
+        default=(), init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        plan = tuple(
+            (
+                name,
+                name in self.constants,
+                self.constants.get(name),
+                self.processors.get(name),
+            )
+            for name in self.names
+        )
+        object.__setattr__(self, "_plan", plan)
+
+    def parameters(self, params: Mapping[str, Any]) -> Any:
+        """The driver parameters for ``params`` (raises KeyError if one is missing)."""
+        values = [
+            (const if fixed else params[name])
+            if proc is None
+            else proc(const if fixed else params[name])
+            for name, fixed, const, proc in self._plan
+        ]
+        if self.positional:
+            return tuple(values)
+        return dict(zip(self.names, values, strict=True))
+
+
+@dataclass(frozen=True)
+class DriverStatements:
+    """The statements of a transition, compiled for one store's dialect and schema."""
+
+    request_doc: DriverSql
+    request_cas: DriverSql
+    request_blind: DriverSql
+    directory_version: DriverSql
+    directory_version_shared: DriverSql
+    head_select_locked: DriverSql
+    head_advance: DriverSql
+    audit_insert: DriverSql
+
+
+def _driver_sql(stmt: Any, dialect: Dialect, schema: str | None) -> DriverSql:
+    options: dict[str, Any] = {}
+    if schema is not None:
+        options = {
+            "schema_translate_map": {None: schema},
+            "render_schema_translate": True,
+        }
+    compiled: Any = stmt.compile(dialect=dialect, **options)
+    if compiled.positional:
+        names = tuple(compiled.positiontup)
+    else:
+        names = tuple(dict.fromkeys(compiled.binds))
+    constants = {
+        name: bind.effective_value
+        for name, bind in compiled.binds.items()
+        if not bind.required
+    }
+    processors = {
+        name: proc for name, proc in compiled._bind_processors.items() if name in names
+    }
+    return DriverSql(
+        text=compiled.string,
+        names=names,
+        positional=bool(compiled.positional),
+        processors=processors,
+        constants=constants,
+    )
+
+
+def build_driver_statements(
+    sql: Statements, dialect: Dialect, schema: str | None
+) -> DriverStatements:
+    """Compile the transition statements of ``sql`` for ``dialect`` and ``schema``."""
+    return DriverStatements(
+        request_doc=_driver_sql(sql.request_doc, dialect, schema),
+        request_cas=_driver_sql(sql.request_cas, dialect, schema),
+        request_blind=_driver_sql(sql.request_blind, dialect, schema),
+        directory_version=_driver_sql(sql.directory_version, dialect, schema),
+        directory_version_shared=_driver_sql(
+            sql.directory_version_shared, dialect, schema
+        ),
+        head_select_locked=_driver_sql(sql.head_select_locked, dialect, schema),
+        head_advance=_driver_sql(sql.head_advance, dialect, schema),
+        audit_insert=_driver_sql(sql.audit_insert, dialect, schema),
     )

@@ -5,15 +5,24 @@ transaction (SQLite: ``BEGIN IMMEDIATE`` for writes, ``BEGIN`` for reads;
 PostgreSQL/MariaDB: a READ COMMITTED transaction), and rolls back on exit unless
 :meth:`SqlUnitOfWork.commit` ran. Every statement and the commit run under
 :func:`~.errors.translate`.
+
+The statements of a transition run on the DB-API cursor
+(:meth:`SqlUnitOfWork.fast_row`, :meth:`SqlUnitOfWork.fast_rowcount`) unless the
+engine has cursor-execute listeners, which then see every statement on SQLAlchemy's
+own path. The store's caches (:class:`~.caches.StoreCaches`: requests, ledger heads,
+a directory snapshot) are filled only by units of work that committed their own
+transaction, and each cached value is checked in the transaction that uses it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, CursorResult, Engine, Row
@@ -21,8 +30,10 @@ from sqlalchemy.sql import Executable
 
 from ...chain import GENESIS_HASH
 from ...exceptions import ConflictError, StorageBusyError, StorageError
+from ...models import Request
 from . import engine as engines
-from .errors import translate
+from .caches import DirectorySnapshot, StoreCaches
+from .errors import classify, is_driver_error, translate
 from .planning import SqlMedia, SqlPlans
 from .repositories import (
     SqlAudit,
@@ -33,70 +44,87 @@ from .repositories import (
     SqlRequests,
 )
 from .schema import Tables, build_tables
-from .statements import build_statements
+from .statements import DriverSql, build_driver_statements, build_statements
+
+if TYPE_CHECKING:
+    from .joined import JoinedSqlStore
 
 __all__ = ["SqlStore", "SqlUnitOfWork"]
 
 
+def _driver_params(stmt: DriverSql, params: Mapping[str, Any]) -> Any:
+    try:
+        return stmt.parameters(params)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise StorageError(f"bad statement parameters: {exc!r}") from exc
+
+
 class SqlUnitOfWork:
     """One database transaction over every repository."""
+
+    joined = False
+    """True when the unit of work runs inside a host's transaction (``joined.py``):
+    its writes are not durable until the host commits, so in-process caches must
+    not be filled from it (``JoinedSqlUnitOfWork.after_commit`` runs after that)."""
 
     def __init__(self, store: SqlStore, *, write: bool) -> None:
         self.store = store
         self.tables = store.tables
         self._write = write
         self._conn: Connection | None = None
-        self._requests = SqlRequests(self)
-        self._audit = SqlAudit(self)
-        self._directory = SqlDirectory(self)
-        self._idempotency = SqlIdempotency(self)
-        self._notices = SqlNotices(self)
-        self._calendar = SqlCalendar(self)
-        self._plans = SqlPlans(self)
-        self._media = SqlMedia(self)
         self._locked = False
+        self._cursor: Any = None
+        self._fast = False
+        self.heads_written: dict[int, tuple[int, str]] = {}
+        """Ledger heads this unit of work advanced (published on commit)."""
+        self.requests_written: dict[str, Request] = {}
+        """Requests this unit of work stored (published on commit)."""
+        self.directory_seen: DirectorySnapshot | None = None
+        """Directory rows read under this unit of work's version lock."""
+        self.directory_dirty = False
+        """Whether this unit of work changed grants, authorisations or the version."""
 
-    # -- ports -------------------------------------------------------------
+    # -- ports (each repository made on first use) -----------------------------
 
-    @property
+    @functools.cached_property
     def requests(self) -> SqlRequests:
         """The request repository."""
-        return self._requests
+        return SqlRequests(self)
 
-    @property
+    @functools.cached_property
     def audit(self) -> SqlAudit:
         """The audit log."""
-        return self._audit
+        return SqlAudit(self)
 
-    @property
+    @functools.cached_property
     def directory(self) -> SqlDirectory:
         """The role directory."""
-        return self._directory
+        return SqlDirectory(self)
 
-    @property
+    @functools.cached_property
     def idempotency(self) -> SqlIdempotency:
         """The idempotency records."""
-        return self._idempotency
+        return SqlIdempotency(self)
 
-    @property
+    @functools.cached_property
     def notices(self) -> SqlNotices:
         """The deadline notices."""
-        return self._notices
+        return SqlNotices(self)
 
-    @property
+    @functools.cached_property
     def calendar(self) -> SqlCalendar:
         """The stored calendar overrides."""
-        return self._calendar
+        return SqlCalendar(self)
 
-    @property
+    @functools.cached_property
     def plans(self) -> SqlPlans:
         """The annual communication plans."""
-        return self._plans
+        return SqlPlans(self)
 
-    @property
+    @functools.cached_property
     def media(self) -> SqlMedia:
         """Press contacts and commissioned tasks."""
-        return self._media
+        return SqlMedia(self)
 
     # -- statement helpers (all translated) ----------------------------------
 
@@ -167,6 +195,67 @@ class SqlUnitOfWork:
             )
             yield from result
 
+    def fast_row(
+        self, stmt: DriverSql, params: Mapping[str, Any]
+    ) -> Sequence[Any] | None:
+        """Run a compiled transition query; its first row (raw values) or None.
+
+        Runs on the DB-API cursor when the engine has no cursor-execute listeners,
+        else on SQLAlchemy's path; either way a driver error becomes exactly one
+        releaseflow error (and a lost link invalidates the pooled connection).
+        """
+        values = _driver_params(stmt, params)
+        if not self._fast:
+            with translate():
+                result = self.connection.exec_driver_sql(stmt.text, values)
+                row = result.fetchone()
+                result.close()
+                return None if row is None else tuple(row)
+        cursor = self._cursor
+        with translate():  # OSError, UnicodeError: as on SQLAlchemy's path
+            try:
+                cursor.execute(stmt.text, values)
+                found: Sequence[Any] | None = cursor.fetchone()
+                # drain: unread rows would block the next statement on MariaDB
+                while cursor.fetchone() is not None:
+                    pass
+            except Exception as exc:
+                if not is_driver_error(exc):
+                    raise
+                raise self._driver_error(exc) from exc
+        return found
+
+    def fast_rowcount(self, stmt: DriverSql, params: Mapping[str, Any]) -> int:
+        """Run a compiled transition write; the number of rows it matched."""
+        values = _driver_params(stmt, params)
+        if not self._fast:
+            with translate():
+                result = self.connection.exec_driver_sql(stmt.text, values)
+                return int(result.rowcount)
+        cursor = self._cursor
+        with translate():
+            try:
+                cursor.execute(stmt.text, values)
+                return int(cursor.rowcount)
+            except Exception as exc:
+                if not is_driver_error(exc):
+                    raise
+                raise self._driver_error(exc) from exc
+
+    def _driver_error(self, exc: Exception) -> Exception:
+        """The releaseflow error of a raw driver error; a lost link is invalidated."""
+        conn = self.connection
+        dialect: Any = conn.dialect
+        try:
+            gone = bool(
+                dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
+            )
+        except Exception:  # a dialect that cannot tell: not gone
+            gone = False
+        if gone:
+            conn.invalidate(exc)
+        return classify(exc, disconnected=gone)
+
     def check_write(self) -> None:
         """Refuse writes in a read-only unit of work."""
         if not self._write:
@@ -188,6 +277,11 @@ class SqlUnitOfWork:
                     engines.prepare_connection(conn, store)
                     conn = conn.execution_options(**store.uow_options(self._write))
                     conn.begin()
+                    if store.driver_path_ok(conn):
+                        dbapi = conn.connection.dbapi_connection
+                        if dbapi is not None:
+                            self._cursor = dbapi.cursor()
+                            self._fast = True
                 except BaseException:
                     conn.close()
                     raise
@@ -199,6 +293,12 @@ class SqlUnitOfWork:
 
     def __exit__(self, *exc_info: object) -> None:
         conn, self._conn = self._conn, None
+        self._forget()
+        cursor, self._cursor = self._cursor, None
+        self._fast = False
+        if cursor is not None:
+            with contextlib.suppress(Exception):  # the rollback below reports
+                cursor.close()
         try:
             if conn is not None:
                 try:
@@ -222,16 +322,35 @@ class SqlUnitOfWork:
     def commit(self) -> None:
         """Commit the transaction; a link lost here is ``CommitOutcomeUnknownError``."""
         conn = self.connection
-        with translate(committing=True):
-            conn.commit()
+        try:
+            with translate(committing=True):
+                conn.commit()
+        except BaseException:
+            self._forget()
+            raise
+        if not self.joined:
+            self.store.caches.publish(
+                self.heads_written,
+                None if self.directory_dirty else self.directory_seen,
+                self.requests_written,
+            )
+        self._forget()
         # No eager BEGIN here: on SQLite that would take the write lock again only
         # for __exit__ to roll it back. A later statement autobegins a transaction.
 
     def rollback(self) -> None:
         """Roll back every change made since the last commit."""
         conn = self.connection
+        self._forget()
         with translate():
             conn.rollback()
+
+    def _forget(self) -> None:
+        """Drop what this transaction read and wrote: none of it gets published."""
+        self.heads_written = {}
+        self.requests_written = {}
+        self.directory_seen = None
+        self.directory_dirty = False
 
 
 class SqlStore:
@@ -255,6 +374,9 @@ class SqlStore:
         self.engine = engine
         self.tables = tables
         self.sql = build_statements(tables)
+        self.driver_sql = build_driver_statements(self.sql, engine.dialect, schema)
+        self.caches = StoreCaches()
+        """Heads and directory rows read by committed units of work."""
         self.schema = schema
         self.busy_timeout = busy_timeout
         self._ledger_count = ledger_count
@@ -288,6 +410,15 @@ class SqlStore:
     def uow_options(self, write: bool) -> dict[str, Any]:
         """Execution options of a unit of work's connection."""
         return self._options[write]
+
+    def driver_path_ok(self, conn: Connection) -> bool:
+        """Whether transition statements may bypass SQLAlchemy on ``conn``.
+
+        Not when anyone listens for cursor executes (tracing, statement
+        counting): they must see every statement.
+        """
+        dispatch = conn.dispatch
+        return not (dispatch.before_cursor_execute or dispatch.after_cursor_execute)
 
     @classmethod
     def open(
@@ -386,6 +517,20 @@ class SqlStore:
             raise StorageError("the store is closed")
         return SqlUnitOfWork(self, write=write)
 
+    def joined(self, host: Any) -> JoinedSqlStore:
+        """A view of this store that works inside ``host``'s open transaction.
+
+        ``host`` is a SQLAlchemy ``Connection`` or ORM ``Session`` on this store's
+        database. Each unit of work of the view runs in a SAVEPOINT of the host's
+        transaction and never commits, rolls back or closes it; see
+        ``docs/how-to/host-transaction.md``. The tables must already exist.
+        """
+        from .joined import JoinedSqlStore
+
+        if self._closed:
+            raise StorageError("the store is closed")
+        return JoinedSqlStore(self, host)
+
     def check_fork(self) -> None:
         """After ``fork()``, drop the parent's pooled connections (never share them)."""
         pid = os.getpid()
@@ -393,6 +538,7 @@ class SqlStore:
             with self._fork_lock:
                 if pid != self._pid:
                     self.engine.dispose(close=False)
+                    self.caches = StoreCaches()
                     self._pid = pid
 
     def close(self) -> None:

@@ -1,0 +1,431 @@
+"""Fast reads of the SQL audit table: raw driver cursors and cheap entry building.
+
+The audit read paths (verify, history, query pages, exports) are dominated by
+per-row overhead, not by the database: a SQLAlchemy ``Row`` per row and a validated
+pydantic model per entry. This module keeps the SQL in SQLAlchemy (statements are
+built and compiled by it, once per table and shape, every value a bound
+parameter) and runs the compiled text on the driver's own cursor, then builds
+entries with :func:`entries_from_rows`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final, cast
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from ...chain import RAW_FIELDS, ledger_for
+from ...models import AuditEntry
+from ...vocabulary import AuditEvent, RequestKind
+from .errors import translate
+
+if TYPE_CHECKING:
+    from sqlalchemy.sql.compiler import SQLCompiler
+
+__all__ = [
+    "entries_from_rows",
+    "iter_raw_rows",
+    "raw_statement",
+    "request_states",
+    "run_entries",
+]
+
+_FETCH: Final = 5000
+_EVENT_OF: Final = {e.value: e for e in AuditEvent}
+_KIND_OF: Final = {k.value: k for k in RequestKind}
+_FIELDS: Final = frozenset(AuditEntry.model_fields)
+
+
+@functools.lru_cache(maxsize=256)
+def _literal_sql(
+    stmt: sa.ClauseElement, dialect: sa.Dialect, schema: str | None
+) -> str:
+    """SQL text of a statement whose only values are the ledger bounds (ints)."""
+    options: dict[str, Any] = {}
+    if schema is not None:
+        options = {
+            "schema_translate_map": {None: schema},
+            "render_schema_translate": True,
+        }
+    compiled = stmt.compile(
+        dialect=dialect, compile_kwargs={"literal_binds": True}, **options
+    )
+    return str(compiled)
+
+
+@functools.lru_cache(maxsize=64)
+def raw_statement(
+    table: sa.Table, is_sqlite: bool, ledgers: tuple[int, int] | None = None
+) -> sa.Select[Any]:
+    """The SELECT of :data:`~releaseflow.chain.RAW_FIELDS` in (ledger, seq) order.
+
+    With ``ledgers=(lo, hi)``, of those ledgers only (small ints, rendered inline).
+    """
+    at_type: Any = sa.String() if is_sqlite else sa.DateTime()
+    columns = [
+        sa.type_coerce(table.c.at, at_type).label("at")
+        if name == "at"
+        else table.c[name]
+        for name in RAW_FIELDS
+    ]
+    stmt = sa.select(*columns).order_by(table.c.ledger, table.c.seq)
+    if ledgers is not None:
+        lo, hi = (int(x) for x in ledgers)
+        stmt = stmt.where(
+            table.c.ledger >= sa.literal(lo, sa.Integer()),
+            table.c.ledger <= sa.literal(hi, sa.Integer()),
+        )
+    return stmt
+
+
+def iter_raw_rows(
+    connection: sa.Connection,
+    table: sa.Table,
+    schema: str | None,
+    ledgers: tuple[int, int] | None = None,
+) -> Iterator[Sequence[Any]] | None:
+    """Every audit row, straight from the driver; None where there is no raw path.
+
+    Columns in :data:`~releaseflow.chain.RAW_FIELDS` order, rows in (ledger, seq)
+    order, fetched in batches.
+
+    Runs on the unit of work's own DBAPI connection, so inside its transaction (the
+    same snapshot). SQLite uses a plain cursor (it steps rows lazily); PostgreSQL a
+    server-side (named) cursor, so memory stays bounded on both.
+    """
+    dialect = connection.dialect
+    if dialect.name not in ("sqlite", "postgresql"):
+        return None
+    is_sqlite = dialect.name == "sqlite"
+    stmt = raw_statement(table, is_sqlite, ledgers)
+    sql = _literal_sql(stmt, dialect, schema)
+    with translate():
+        driver = connection.connection.driver_connection
+    return _stream(driver, sql, named=not is_sqlite)
+
+
+def _stream(driver: Any, sql: str, *, named: bool) -> Iterator[Sequence[Any]]:
+    with translate():
+        cursor = (
+            driver.cursor(name="releaseflow_audit_raw") if named else (driver.cursor())
+        )
+    try:
+        with translate():
+            if named:
+                cursor.itersize = _FETCH
+            cursor.execute(sql)
+        while True:
+            with translate():
+                rows = cursor.fetchmany(_FETCH)
+            if not rows:
+                return
+            yield from rows
+    finally:
+        with translate():
+            cursor.close()
+
+
+# -- entries without validation ------------------------------------------------
+
+_ORDER: Final = tuple(AuditEntry.model_fields)
+_UUID_TEXT: Final = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+)
+_SQLITE_AT: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}"
+)
+_INTS: Final = ("ledger", "seq", "canon_version")
+_TEXTS: Final = ("actor", "prev_hash", "hash", "hash_alg")
+_OPTIONAL_TEXTS: Final = ("unit", "from_state", "to_state", "trigger", "content_hash")
+_set = object.__setattr__
+# What BaseModel.model_construct sets on an instance, without its per-field loop
+# (which costs as much as validating): checked against model_validate in tests.
+_DIRECT = (
+    not AuditEntry.__pydantic_root_model__
+    and AuditEntry.__pydantic_post_init__ is None
+    and not AuditEntry.__private_attributes__
+)
+
+
+def _construct(values: dict[str, Any]) -> AuditEntry:
+    if not _DIRECT:  # pragma: no cover - a pydantic or model change
+        return AuditEntry.model_construct(**values)
+    entry = AuditEntry.__new__(AuditEntry)
+    _set(entry, "__dict__", values)
+    _set(entry, "__pydantic_fields_set__", set(_ORDER))
+    _set(entry, "__pydantic_extra__", None)
+    _set(entry, "__pydantic_private__", None)
+    return entry
+
+
+@functools.lru_cache(maxsize=1024)
+def _roles(text: str) -> tuple[str, ...] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if type(value) is not list or any(type(r) is not str for r in value):
+        return None
+    return tuple(value)
+
+
+_FLAT: Final = (str, int, bool, type(None))
+_payloads: dict[str, dict[str, Any]] = {}
+_CACHE_MAX: Final = 4096
+
+
+def _payload(text: str) -> Any:
+    """``json.loads(text)``, from a cache for small flat objects.
+
+    Copied out of the cache, so every entry owns its dict (the values are
+    immutable).
+    """
+    found = _payloads.get(text)
+    if found is not None:
+        return dict(found)
+    value = json.loads(text)
+    if (
+        type(value) is dict
+        and len(text) <= 512
+        and all(type(v) in _FLAT for v in value.values())
+    ):
+        if len(_payloads) >= _CACHE_MAX:
+            _payloads.clear()
+        _payloads[text] = dict(value)
+    return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _uuid(text: str) -> UUID | None:
+    """A request id's UUID (immutable, so shared); None unless canonical text."""
+    if _UUID_TEXT.fullmatch(text) is None:
+        return None
+    return UUID(text)
+
+
+def _time(value: Any, at_processor: Any) -> datetime | None:
+    """``at`` as the validating path would see it, or None when unusual."""
+    kind = type(value)
+    if kind is str:  # SQLite text from the raw driver
+        if _SQLITE_AT.fullmatch(value) is None:
+            return None
+        try:
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        except ValueError:
+            return None
+    if kind is not datetime:
+        return None
+    stamp: datetime = value
+    if stamp.tzinfo is None:  # the driver's naive UTC
+        return stamp.replace(tzinfo=UTC)
+    if stamp.tzinfo is UTC and at_processor is None:  # already through UtcDateTime
+        return stamp
+    return None
+
+
+def entries_from_rows(
+    keys: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    at_processor: Any = None,
+) -> list[AuditEntry]:
+    """Audit rows (columns named ``keys``) read as entries.
+
+    Rows read from our own audit table are built without validation when every
+    value already has the exact type validation would give it (then validation
+    would return the very same values). That is safe for this table: its rows are
+    written only by ``SqlAudit.append`` from validated entries, and their content
+    is vouched for by the hash chain (``flow.audit.verify``), not by the model.
+    Any row that does not read plainly -- an unknown event, an odd time, text
+    where a number belongs, roles that are not a list of text, a payload that is
+    not an object -- is validated exactly as before, so it reads (or fails) the
+    same. ``at_processor`` is the column type's result processor, applied to
+    ``at`` on that validating path when rows come from the raw driver.
+    """
+    loads = json.loads
+    validate = AuditEntry.model_validate
+    ordered = tuple(keys) == _ORDER
+    out: list[AuditEntry] = []
+    append = out.append
+    for row in rows:
+        m = dict(zip(keys, row, strict=True))
+        if not ordered:
+            m = {k: m[k] for k in _ORDER}
+        try:
+            plain = _plain(m, at_processor)
+        except (ValueError, TypeError, RecursionError):
+            plain = False
+        if plain:
+            append(_construct(m))
+            continue
+        m = dict(zip(keys, row, strict=True))
+        if at_processor is not None:
+            m["at"] = at_processor(m["at"])
+        roles = loads(m["roles"])  # as queries.row_entries reads it
+        m["roles"] = tuple(roles) if isinstance(roles, list) else roles
+        m["payload"] = loads(m["payload"])
+        append(validate(m))
+    return out
+
+
+def _plain(m: dict[str, Any], at_processor: Any) -> bool:
+    """Turn ``m`` into the validated values in place; False when it is unusual."""
+    event = _EVENT_OF.get(m["event"])
+    kind = m["request_kind"]
+    if kind is not None:
+        kind = _KIND_OF.get(kind)
+        if kind is None:
+            return False
+    at = _time(m["at"], at_processor)
+    roles_text, payload_text, rid = m["roles"], m["payload"], m["request_id"]
+    if (
+        event is None
+        or at is None
+        or type(roles_text) is not str
+        or type(payload_text) is not str
+    ):
+        return False
+    roles = _roles(roles_text)
+    payload = _payload(payload_text)
+    if roles is None or type(payload) is not dict:
+        return False
+    if rid is not None:
+        if type(rid) is not str:
+            return False
+        rid = _uuid(rid)
+        if rid is None:
+            return False
+    for name in _INTS:
+        if type(m[name]) is not int:
+            return False
+    version = m["request_version"]
+    if version is not None and type(version) is not int:
+        return False
+    for name in _TEXTS:
+        if type(m[name]) is not str:
+            return False
+    for name in _OPTIONAL_TEXTS:
+        value = m[name]
+        if value is not None and type(value) is not str:
+            return False
+    m["event"] = event
+    m["request_kind"] = kind
+    m["at"] = at
+    m["roles"] = roles
+    m["payload"] = payload
+    m["request_id"] = rid
+    return True
+
+
+# -- statements run on the driver's cursor --------------------------------------
+
+
+@functools.lru_cache(maxsize=256)
+def _prepared(
+    stmt: sa.ClauseElement, dialect: sa.Dialect, schema: str | None
+) -> tuple[str, tuple[str, ...] | None, dict[str, Any], dict[str, Any]] | None:
+    options: dict[str, Any] = {}
+    if schema is not None:
+        options = {
+            "schema_translate_map": {None: schema},
+            "render_schema_translate": True,
+        }
+    compiled = cast("SQLCompiler", stmt.compile(dialect=dialect, **options))
+    # the bind processors SQLAlchemy would apply (UtcDateTime, SQLite's datetime
+    # text); without them the raw path is not taken
+    processors = getattr(compiled, "_bind_processors", None)
+    if not isinstance(processors, dict) or (
+        compiled.positiontup is None
+        and (dialect.paramstyle not in ("pyformat", "named"))
+    ):
+        return None
+    names = compiled.positiontup
+    # values SQLAlchemy fills in itself (e.g. SQLite's OFFSET beside a LIMIT)
+    fixed = {
+        name: bind.value
+        for name, bind in compiled.binds.items()
+        if not bind.required and bind.callable is None
+    }
+    fixed = {k: processors[k](v) if k in processors else v for k, v in fixed.items()}
+    return (
+        str(compiled),
+        None if names is None else tuple(names),
+        dict(processors),
+        fixed,
+    )
+
+
+def run_entries(
+    connection: sa.Connection,
+    table: sa.Table,
+    stmt: sa.Select[Any],
+    params: dict[str, Any],
+    schema: str | None,
+) -> list[AuditEntry]:
+    """Run a SELECT of whole audit rows and read them as entries.
+
+    On SQLite and PostgreSQL the statement is compiled once per shape (every value
+    a bound parameter) and its SQL text run with ``exec_driver_sql``, values
+    processed as SQLAlchemy would; elsewhere it runs through SQLAlchemy in full.
+    The caller wraps driver errors (``translate``).
+    """
+    dialect = connection.dialect
+    prepared = (
+        _prepared(stmt, dialect, schema)
+        if dialect.name in ("sqlite", "postgresql")
+        else None
+    )
+    if prepared is None:
+        result = connection.execute(stmt, params)
+        return entries_from_rows(list(result.keys()), result.all())
+    sql, names, processors, fixed = prepared
+    values = {
+        k: (processors[k](v) if k in processors and v is not None else v)
+        for k, v in params.items()
+    }
+    values.update(fixed)
+    # exec_driver_sql: no compilation or result processing, but still SQLAlchemy's
+    # execution (its events fire, e.g. before_cursor_execute; errors are wrapped)
+    result = connection.exec_driver_sql(
+        sql, values if names is None else tuple(values[n] for n in names)
+    )
+    keys = list(result.keys())
+    rows = result.fetchall()
+    at_type = table.c.at.type.dialect_impl(dialect)
+    return entries_from_rows(
+        keys, rows, at_processor=at_type.result_processor(dialect, None)
+    )
+
+
+# -- request states of some ledgers (parallel verify) ---------------------------
+
+
+def request_states(
+    connection: sa.Connection,
+    requests: sa.Table,
+    ledgers: tuple[int, int],
+    ledger_count: int,
+    read: Any,
+) -> Iterator[tuple[UUID, str, int, str, str]]:
+    """``read(doc)`` of every request whose ledger is in ``lo..hi``, in id order.
+
+    Ids are read first (small), and only the documents of the wanted requests are
+    fetched (bounded batches), all inside the caller's transaction.
+    """
+    lo, hi = ledgers
+    ids = connection.execute(sa.select(requests.c.id).order_by(requests.c.id))
+    wanted = [rid for (rid,) in ids if lo <= ledger_for(str(rid), ledger_count) <= hi]
+    stmt = sa.select(requests.c.id, requests.c.doc).where(
+        requests.c.id.in_(sa.bindparam("ids", expanding=True))
+    )
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        docs = dict(connection.execute(stmt, {"ids": chunk}).all())
+        for rid in chunk:
+            yield read(docs[rid])

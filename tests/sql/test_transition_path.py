@@ -1,0 +1,376 @@
+"""The transition hot path on SQL: statements per transition, caches, raw-cursor errors.
+
+A transition called with ``expected_version`` on a warm store runs a fixed list of
+statements (the count catches a regression); the in-process caches it relies on --
+requests, ledger heads, the directory snapshot -- are checked against a second
+store on the same database standing in for another process, which changes what the
+first one remembers. Statements on the raw DB-API cursor must still map every
+driver error to exactly one releaseflow error.
+"""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
+import releaseflow as rf
+from releaseflow.chain import ledger_for
+from releaseflow.exceptions import (
+    CommitOutcomeUnknownError,
+    ConflictError,
+    NotPermittedError,
+    ReleaseflowError,
+    StorageBusyError,
+    StorageError,
+)
+from releaseflow.storage.sql import SqlStore
+from releaseflow.storage.sql.errors import classify, is_driver_error, translate
+from tests.conftest import STAFF, Clock, new_inquiry
+from tests.sql.conftest import StoreFactory
+from tests.sql.test_errors import CASES
+
+TOGGLE = {"drafting": "request_information", "gathering": "information_received"}
+
+
+def _staff(flow: rf.ReleaseFlow) -> None:
+    flow.directory.bootstrap("admin", unit="agency")
+    for actor, role in STAFF.items():
+        if role != "administrator":
+            flow.directory.grant(actor, role, unit="agency", by="admin")
+
+
+def _twin(store: SqlStore) -> SqlStore:
+    """Another store on the same tables: what another process would hold."""
+    return SqlStore.open(store.engine, table_prefix=store.tables.prefix, migrate=False)
+
+
+def _toggle(flow: rf.ReleaseFlow, request: rf.Request, **kw: Any) -> rf.Request:
+    return flow.fire(
+        request.id,
+        TOGGLE[request.state],
+        actor="coord.bui",
+        expected_version=request.version,
+        **kw,
+    )
+
+
+class _Statements:
+    """Records the statements SQLAlchemy sends (first word, table) while attached."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+        self.seen: list[str] = []
+
+    def _record(self, *args: Any) -> None:
+        statement = str(args[2])
+        words = statement.replace("\n", " ").split()
+        head = words[0].upper()
+        table = next(
+            (w for w in words[1:] if w.startswith(self.store.tables.prefix)), ""
+        )
+        table = table.removeprefix(self.store.tables.prefix).split(".")[0]
+        self.seen.append(f"{head} {table}".strip())
+
+    def __enter__(self) -> list[str]:
+        sa.event.listen(self.store.engine, "before_cursor_execute", self._record)
+        return self.seen
+
+    def __exit__(self, *exc: object) -> None:
+        sa.event.remove(self.store.engine, "before_cursor_execute", self._record)
+
+
+@pytest.fixture(name="flow_store")
+def _flow_store(open_store: StoreFactory) -> tuple[rf.ReleaseFlow, SqlStore]:
+    store = open_store()  # closed by open_store
+    flow = rf.ReleaseFlow(store, clock=Clock())
+    _staff(flow)
+    return flow, store
+
+
+# -- statements per transition ---------------------------------------------------
+
+
+def test_a_warm_transition_runs_four_statements(
+    flow_store: tuple[rf.ReleaseFlow, SqlStore],
+) -> None:
+    """Directory version, request compare-and-set, head compare-and-set, entry."""
+    flow, store = flow_store
+    request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+    request = _toggle(flow, request)  # fills the caches
+    with _Statements(store) as seen:
+        request = _toggle(flow, request)
+    begin = ["BEGIN"] if store.is_sqlite else []  # PG/MariaDB: the driver begins
+    assert seen == [
+        *begin,
+        "SELECT directory_state",
+        "UPDATE requests",
+        "UPDATE ledger_heads",
+        "INSERT audit_entries",
+    ]
+    assert flow.get(request.id) == request
+    assert flow.audit.verify().ok
+
+
+def test_without_expected_version_the_request_is_read(
+    flow_store: tuple[rf.ReleaseFlow, SqlStore],
+) -> None:
+    flow, store = flow_store
+    request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+    request = _toggle(flow, request)
+    with _Statements(store) as seen:
+        flow.fire(request.id, TOGGLE[request.state], actor="coord.bui")
+    assert [s for s in seen if s != "BEGIN"] == [
+        "SELECT requests",
+        "SELECT directory_state",
+        "UPDATE requests",
+        "UPDATE ledger_heads",
+        "INSERT audit_entries",
+    ]
+
+
+def test_the_raw_cursor_path_is_used_without_listeners(
+    flow_store: tuple[rf.ReleaseFlow, SqlStore],
+) -> None:
+    """No cursor-execute listener: transition statements bypass SQLAlchemy."""
+    _flow, store = flow_store
+    with store.unit_of_work() as uow:
+        assert store.driver_path_ok(uow.connection)
+    with _Statements(store), store.unit_of_work() as uow:
+        assert not store.driver_path_ok(uow.connection)
+
+
+# -- the caches against another writer -------------------------------------------
+
+
+def test_a_stale_cached_head_falls_back_to_the_locked_head(
+    flow_store: tuple[rf.ReleaseFlow, SqlStore],
+) -> None:
+    """Two stores append to one ledger in turn; each sees the other's entries."""
+    flow, store = flow_store
+    twin = _twin(store)
+    try:
+        other = rf.ReleaseFlow(twin, clock=Clock())
+        request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+        ledger = ledger_for(str(request.id), store.ledger_count)
+        for n in range(6):
+            by = flow if n % 2 else other
+            before = flow.audit.heads()[ledger].seq
+            if by is flow and n > 1:
+                with _Statements(store) as seen:
+                    request = _toggle(by, request)
+                # the remembered head was stale: one CAS missed, then the lock
+                assert seen.count("UPDATE ledger_heads") == 2
+                assert "SELECT ledger_heads" in seen
+            else:
+                request = by.fire(request.id, TOGGLE[request.state], actor="coord.bui")
+            assert flow.audit.heads()[ledger].seq == before + 1
+        assert flow.audit.verify().ok
+        assert flow.get(request.id) == request
+    finally:
+        twin.close()
+
+
+def test_a_remembered_request_is_confirmed_by_the_compare_and_set(
+    flow_store: tuple[rf.ReleaseFlow, SqlStore],
+) -> None:
+    """Another writer moved the request: the guess ends in ConflictError, no write."""
+    flow, store = flow_store
+    twin = _twin(store)
+    try:
+        other = rf.ReleaseFlow(twin, clock=Clock())
+        request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+        moved = other.fire(request.id, TOGGLE[request.state], actor="coord.bui")
+        entries = len(flow.audit.history(request.id))
+        # same trigger as the other writer's: valid in the remembered state
+        with pytest.raises(ConflictError) as caught:
+            _toggle(flow, request)
+        assert caught.value.actual_version == moved.version
+        # a trigger the remembered state refuses: still the conflict, not that
+        with pytest.raises(ConflictError):
+            flow.fire(
+                request.id,
+                "information_received",
+                actor="coord.bui",
+                expected_version=request.version,
+            )
+        assert flow.get(request.id) == moved
+        assert len(flow.audit.history(request.id)) == entries
+        assert flow.audit.verify().ok
+    finally:
+        twin.close()
+
+
+def test_a_role_revoked_elsewhere_is_seen_at_once(
+    flow_store: tuple[rf.ReleaseFlow, SqlStore],
+) -> None:
+    flow, store = flow_store
+    twin = _twin(store)
+    try:
+        other = rf.ReleaseFlow(twin, clock=Clock())
+        request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+        request = _toggle(flow, request)  # coord.bui's grants now cached
+        assert other.directory.revoke(
+            "coord.bui", "coordinating_officer", unit="agency", by="admin"
+        )
+        with pytest.raises(NotPermittedError):
+            _toggle(flow, request)
+        assert flow.get(request.id) == request
+    finally:
+        twin.close()
+
+
+def test_an_authorisation_granted_elsewhere_is_seen_at_once(
+    flow_store: tuple[rf.ReleaseFlow, SqlStore],
+) -> None:
+    """The cached 'who holds authorisations' set is dropped with the version."""
+    flow, store = flow_store
+    twin = _twin(store)
+    try:
+        other = rf.ReleaseFlow(twin, clock=Clock())
+        request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+        request = _toggle(flow, request)  # caches: nobody holds authorisations
+        with store.unit_of_work() as uow:
+            version = uow.directory.lock()
+            assert (
+                uow.directory.authorisations(actor="speaker.mai", request_id=request.id)
+                == []
+            )
+            uow.commit()
+        now = Clock()()
+        auth = other.directory.authorise(
+            "speaker.mai",
+            request.id,
+            reference="QĐ 12/QĐ-UBND",
+            published_at="https://example.gov.vn/uy-quyen",
+            valid_until=now + timedelta(days=3),
+            by="head.pham",
+        )
+        with store.unit_of_work() as uow:
+            assert uow.directory.lock() > version
+            found = uow.directory.authorisations(
+                actor="speaker.mai", request_id=request.id
+            )
+        assert [a.id for a in found] == [auth.id]
+    finally:
+        twin.close()
+
+
+def test_port_level_directory_writes_bump_the_version(
+    flow_store: tuple[rf.ReleaseFlow, SqlStore],
+) -> None:
+    """A grant stored without an explicit bump still moves the version."""
+    flow, store = flow_store
+    with store.unit_of_work() as uow:
+        version = uow.directory.lock()
+        assert uow.directory.grants(actor="newcomer") == []
+        uow.commit()
+    grant = flow.directory.grants("coord.bui")[0].model_copy(
+        update={"actor": "newcomer"}
+    )
+    with store.unit_of_work() as uow:
+        uow.directory.add_grant(grant)
+        uow.commit()
+    with store.unit_of_work() as uow:
+        assert uow.directory.lock() == version + 1
+        assert uow.directory.grants(actor="newcomer") == [grant]
+
+
+def test_a_rolled_back_transition_fills_no_cache(open_store: StoreFactory) -> None:
+    """A unit of work that does not commit publishes neither head nor request."""
+    armed = [False]
+
+    def hook(point: str) -> None:
+        if point == "before_commit" and armed[0]:
+            raise RuntimeError("boom")
+
+    store = open_store()
+    flow = rf.ReleaseFlow(store, clock=Clock(), test_hook=hook)
+    _staff(flow)
+    request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+    ledger = ledger_for(str(request.id), store.ledger_count)
+    head = store.caches.head(ledger)
+    assert head is not None
+    assert store.caches.request(str(request.id), request.version) == request
+    armed[0] = True
+    with pytest.raises(RuntimeError):
+        _toggle(flow, request)
+    assert store.caches.head(ledger) == head
+    assert store.caches.request(str(request.id), request.version + 1) is None
+    armed[0] = False
+    moved = _toggle(flow, request)
+    assert moved.version == request.version + 1
+    assert flow.audit.verify().ok
+
+
+# -- driver errors on the raw cursor ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("orig", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_a_raw_driver_error_maps_like_a_wrapped_one(
+    orig: BaseException, expected: type[Exception]
+) -> None:
+    assert is_driver_error(orig)
+    assert type(classify(orig)) is expected
+    wrapped = sa_exc.OperationalError("SELECT 1", {}, orig)
+    assert type(classify(orig)) is type(classify(wrapped))
+
+
+def test_non_driver_errors_are_not_taken_for_driver_errors() -> None:
+    assert not is_driver_error(ValueError("x"))
+    assert not is_driver_error(KeyError("x"))
+
+
+def test_a_driver_error_on_the_raw_cursor_is_one_error_and_changes_nothing(
+    flow_store: tuple[rf.ReleaseFlow, SqlStore],
+) -> None:
+    """A foreign audit row at the next seq: the INSERT fails unique -> ConflictError."""
+    flow, store = flow_store
+    request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+    ledger = ledger_for(str(request.id), store.ledger_count)
+    t = store.tables.audit
+    with store.engine.connect() as conn:
+        row = dict(
+            conn.execute(
+                sa.select(t).where(t.c.ledger == ledger).order_by(t.c.seq.desc())
+            )
+            .first()
+            ._mapping  # type: ignore[union-attr]
+        )
+        row.update(seq=row["seq"] + 1, prev_hash="f" * 64, hash="e" * 64)
+        conn.execute(sa.insert(t).values(**row))
+        conn.commit()
+    with store.unit_of_work() as uow:
+        assert store.driver_path_ok(uow.connection)
+    with pytest.raises(ReleaseflowError) as caught:
+        _toggle(flow, request)
+    assert type(caught.value) is ConflictError
+    assert flow.get(request.id) == request
+    with store.engine.connect() as conn:
+        conn.execute(sa.delete(t).where(t.c.ledger == ledger, t.c.seq == row["seq"]))
+        conn.commit()
+    moved = _toggle(flow, request)  # the pooled connection still works
+    assert moved.version == request.version + 1
+    assert flow.audit.verify().ok
+
+
+def test_translate_maps_raw_driver_and_os_errors() -> None:
+    """Raw driver errors get their one type; OS errors stay StorageError."""
+    busy = sqlite3.OperationalError("database is locked")
+    busy.sqlite_errorname = "SQLITE_BUSY"  # type: ignore[attr-defined]
+    with pytest.raises(StorageBusyError), translate():
+        raise busy
+    with pytest.raises(StorageError) as caught, translate():
+        raise OSError(errno.EIO, "I/O error")
+    assert type(caught.value) is StorageError
+    with pytest.raises(CommitOutcomeUnknownError), translate(committing=True):
+        raise OSError(errno.EIO, "I/O error")
+    with pytest.raises(KeyError), translate():
+        raise KeyError("not a storage failure")
