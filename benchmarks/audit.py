@@ -212,15 +212,23 @@ def build(url: str, n: int) -> dict[str, Any]:
 # -- timing helpers -------------------------------------------------------------
 
 
-def per_call(fn: Any, rounds: int) -> float:
-    """Median microseconds per call over ``rounds`` calls (after a warm-up)."""
-    fn()
-    times = []
+def paired(ours: Any, raw: Any, rounds: int) -> tuple[float, float]:
+    """Median microseconds per call of each, the two calls alternating.
+
+    Alternating keeps a shared machine's changing load out of the ratio.
+    """
+    ours()
+    raw()
+    mine: list[float] = []
+    base: list[float] = []
     for _ in range(rounds):
         start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e6
+        ours()
+        middle = time.perf_counter()
+        raw()
+        mine.append(middle - start)
+        base.append(time.perf_counter() - middle)
+    return statistics.median(mine) * 1e6, statistics.median(base) * 1e6
 
 
 def line(label: str, ours: float, base: float, unit: str = "us") -> None:
@@ -261,11 +269,7 @@ def reads(url: str, sample_ids: list[str]) -> None:
         cur.execute(hist_sql, (next(ids),))
         cur.fetchall()
 
-    line(
-        "(a) history(id), 8 entries",
-        per_call(ours_history, 300),
-        per_call(raw_history, 300),
-    )
+    line("(a) history(id), 8 entries", *paired(ours_history, raw_history, 1000))
 
     since = START + SPAN * 0.4
     until = START + SPAN * 0.6
@@ -295,8 +299,7 @@ def reads(url: str, sample_ids: list[str]) -> None:
 
     line(
         "(b) query(actor, since, until, limit=50)",
-        per_call(ours_page, 300),
-        per_call(raw_page, 300),
+        *paired(ours_page, raw_page, 1000),
     )
     raw.close()
     store.close()

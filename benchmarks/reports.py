@@ -15,6 +15,9 @@ Printed, per backend and measured in the same run:
   requests (what the issue measured at about 0.5 s on SQLite);
 * ``reports.build(flow, "2025")`` and ``build + to_json`` (best of ``--repeat``),
   with their ratio to the baseline; the issue's target is 1 s;
+* the same with ``ids=False`` (counts aggregated from the fact columns, no id
+  lists; ``reports.drilldown`` lists a figure's requests on demand), whether its
+  figures equal the full report's, and the time of one drill-down;
 * peak RSS of rendering XLSX and DOCX at two sizes, each in a fresh process, with
   the RSS after building the report, so the renderer's own growth is visible.
 
@@ -249,7 +252,9 @@ def drop(url: str) -> None:
     engine.dispose()
 
 
-def timed(url: str, repeat: int) -> tuple[float, float, reports.Report, int]:
+def timed(
+    url: str, repeat: int, ids: bool = True
+) -> tuple[float, float, reports.Report, int]:
     """Best build time and best build + JSON time over ``repeat`` runs."""
     flow = rf.ReleaseFlow.open(url, clock=lambda: NOW, table_prefix=PREFIX)
     builds, totals = [], []
@@ -257,7 +262,7 @@ def timed(url: str, repeat: int) -> tuple[float, float, reports.Report, int]:
     size = 0
     for _ in range(repeat):
         began = time.perf_counter()
-        report = reports.build(flow, "2025")
+        report = reports.build(flow, "2025", ids=ids)
         builds.append(time.perf_counter() - began)
         size = len(reports.to_json(report))
         totals.append(time.perf_counter() - began)
@@ -324,6 +329,21 @@ def bench(url: str, label: str, n: int, steps: int, repeat: int) -> None:
     print(f"[{label}] report build            : {built:.3f} s ({built / base:.2f}x)")
     print(f"[{label}] report build + JSON     : {total:.3f} s ({total / base:.2f}x),"
           f" {size / 1e6:.1f} MB of JSON")  # fmt: skip
+    built, total, counted, size = timed(url, repeat, ids=False)
+    print(
+        f"[{label}] count-only build (ids=False): {built:.3f} s ({built / base:.2f}x)"
+    )
+    print(f"[{label}] count-only build + JSON     : {total:.3f} s ({total / base:.2f}x),"
+          f" {size / 1e3:.0f} kB of JSON")  # fmt: skip
+    same = [(r.section, r.key, r.metric, r.value) for r in report.rows()] == [
+        (r.section, r.key, r.metric, r.value) for r in counted.rows()
+    ]
+    began = time.perf_counter()
+    flow = rf.ReleaseFlow.open(url, clock=lambda: NOW, table_prefix=PREFIX)
+    ids = reports.drilldown(flow, counted, "totals", "all", "released")
+    flow.close()
+    print(f"[{label}] same figures as the full report: {same}; drill-down of"
+          f" totals/released: {len(ids)} ids in {time.perf_counter() - began:.2f} s")  # fmt: skip
     print(f"[{label}] received {report.totals.received.value}, released"
           f" {report.totals.released.value}, refused {report.totals.refused.value},"
           f" on-time {report.deadlines_overall.on_time_rate}")  # fmt: skip

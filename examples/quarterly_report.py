@@ -1,5 +1,11 @@
 """Seed a SQLite database with a quarter, then write its report in every format.
 
+Besides the demo quarter (``releaseflow.demo.seed``) the example keeps an annual
+communication plan for the health department (an item done by a released request,
+one late, one not started yet), a journalist from the press network who sends a
+request (``flow.media.add_contact`` / ``flow.media.requester_for``) and a press
+agency commissioned for a plan item, so every table of the samples has rows.
+
 Run ``python examples/quarterly_report.py --out docs/samples`` to refresh the samples
 in the documentation; without ``--out`` the files go to a temporary folder.
 """
@@ -21,6 +27,72 @@ from releaseflow.reports.render_docx import write_docx
 from releaseflow.reports.render_xlsx import write_xlsx
 
 NOW = datetime(2026, 10, 1, 3, 0, tzinfo=UTC)  # 10:00 on 1 October, Vietnam
+PLANNING = datetime(2026, 9, 16, 2, 0, tzinfo=UTC)  # 09:00 on 16 September
+OFFICER = "comms.nguyen"
+
+
+def seed_plan(flow: rf.ReleaseFlow) -> None:
+    """An approved 2026 plan with items, a press contact's request and a task."""
+    unit = "danang/soyte"
+    plan = flow.plans.create(
+        unit=unit, year=2026, title="Kế hoạch truyền thông năm 2026", actor=OFFICER
+    )
+    for topic, day, budget in (
+        ("Tiêm chủng mở rộng", date(2026, 7, 15), 20_000_000),
+        ("Phòng chống sốt xuất huyết", date(2026, 8, 20), 15_000_000),
+        ("Dự thảo quy định khám chữa bệnh từ xa", date(2026, 12, 1), 30_000_000),
+    ):
+        plan = flow.plans.add_item(
+            plan.id,
+            actor=OFFICER,
+            topic=topic,
+            stage="drafting",
+            channel="press_conference",
+            responsible_unit=unit,
+            planned_date=day,
+            budget_vnd=budget,
+        )
+    plan = flow.plans.submit(plan.id, actor=OFFICER)
+    plan = flow.plans.approve(plan.id, actor="head.pham")
+    released = [
+        r
+        for r in flow.find(unit=unit, limit=100)
+        if r.release is not None and r.kind.value == "press_inquiry"
+    ]
+    flow.plans.link_request(released[0].id, plan.items[0].id, OFFICER)
+    journalist = flow.media.add_contact(
+        unit=unit,
+        kind="journalist",
+        name="Trần Thị M",
+        organisation="Báo Tuổi Trẻ",
+        press_card="PV-1187",
+        email="tranthim@tuoitre.vn",
+        actor=OFFICER,
+    )
+    flow.create(
+        "press_inquiry",
+        title="Số ca sốt xuất huyết tháng 9",
+        body="Đề nghị cung cấp số ca mắc sốt xuất huyết trong tháng 9.",
+        actor=OFFICER,
+        unit=unit,
+        channel="electronic",
+        requester=flow.media.requester_for(journalist.id),
+    )
+    agency = flow.media.add_contact(
+        unit=unit,
+        kind="press_agency",
+        name="Báo Đà Nẵng",
+        organisation="Báo Đà Nẵng",
+        email="toasoan@baodanang.vn",
+        actor=OFFICER,
+    )
+    flow.media.commission(
+        plan_item_id=plan.items[0].id,
+        contact_id=agency.id,
+        description="Chuyên trang tiêm chủng mở rộng",
+        budget_vnd=12_000_000,
+        actor=OFFICER,
+    )
 
 
 def write_all(report: reports.Report, out: Path) -> list[Path]:
@@ -46,9 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="Output folder.")
     args = parser.parse_args(argv or [])
     with tempfile.TemporaryDirectory() as tmp:
-        flow = rf.ReleaseFlow.open(f"sqlite:///{tmp}/agency.db", clock=lambda: NOW)
+        moment = [PLANNING]
+        flow = rf.ReleaseFlow.open(
+            f"sqlite:///{tmp}/agency.db", clock=lambda: moment[0]
+        )
         try:
             seed(flow, date(2026, 9, 15))
+            seed_plan(flow)
+            moment[0] = NOW
             report = reports.build(flow, "2026-Q3", unit="danang/soyte")
         finally:
             flow.close()

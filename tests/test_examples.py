@@ -52,6 +52,6 @@ def test_quarterly_report_example_writes_every_format(
     """The report example seeds SQLite and writes JSON, CSV, MD, XLSX, DOCX and PNG."""
     assert load("quarterly_report").main() == 0
     out = capsys.readouterr().out
-    assert "2026-Q3 danang/soyte: 10 requests" in out
+    assert "2026-Q3 danang/soyte: 11 requests" in out
     for suffix in ("json", "csv", "md", "xlsx", "docx", "png"):
         assert f"quarterly_report.{suffix}" in out

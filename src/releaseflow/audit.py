@@ -14,6 +14,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
@@ -73,7 +74,7 @@ class AuditService:
     def history(self, request_id: UUID | str) -> list[AuditEntry]:
         """Every entry of one request, oldest first."""
         rid = self._flow._request_id(request_id)
-        with self._flow.store.unit_of_work(write=False) as uow:
+        with self._single_read() as uow:
             fetch = getattr(uow.audit, "history", None)
             if fetch is None:  # a backend without a one-query history
                 uow.requests.get(rid)
@@ -82,6 +83,19 @@ class AuditService:
             if found is None:
                 raise RequestNotFoundError(rid)
             return found
+
+    def _single_read(self) -> ContextManager[UnitOfWork]:
+        """A read-only unit of work for a read that is one SELECT.
+
+        The store's ``read_once`` (no transaction: the statement is its own
+        snapshot) where it has one, else an ordinary read-only unit of work.
+        """
+        store = self._flow.store
+        once = getattr(store, "read_once", None)
+        if once is None:
+            return store.unit_of_work(write=False)
+        opened: ContextManager[UnitOfWork] = once()
+        return opened
 
     def entries(self) -> Iterator[AuditEntry]:
         """Every entry in (ledger, seq) order (read in one transaction)."""
@@ -303,7 +317,7 @@ class AuditService:
         size = validate_limit(limit)
         if by is None:
             after = decode_cursor(cursor, q) if cursor is not None else None
-            with self._flow.store.unit_of_work(write=False) as uow:
+            with self._single_read() as uow:
                 found = _fetch(uow, q, after, size + 1)
             return _page(found, q, size)
         who = canonical_actor_id(by, field="by")

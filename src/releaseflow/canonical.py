@@ -35,6 +35,10 @@ HASH_ALG: Final = "sha256"
 MAX_DEPTH: Final = 16
 
 
+_SCALARS: Final = frozenset({bool, int})
+"""Exact types that are their own plain form (subclasses, e.g. enums, are not)."""
+
+
 def format_timestamp(value: datetime) -> str:
     """Return an aware datetime as canonical UTC text with microseconds."""
     if value.tzinfo is None or value.utcoffset() is None:
@@ -77,6 +81,15 @@ def _plain(value: Any, depth: int, path: str) -> Any:
     if isinstance(value, Mapping):
         return _plain_mapping(value, depth, path)
     if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+        if depth < MAX_DEPTH:  # items at depth + 1 pass the depth check
+            return [
+                item
+                if (type(item) is str and item.isascii())
+                or item is None
+                or type(item) in _SCALARS
+                else _plain(item, depth + 1, f"{path}[{i}]")
+                for i, item in enumerate(value)
+            ]
         return [_plain(item, depth + 1, f"{path}[{i}]") for i, item in enumerate(value)]
     raise ValidationError(
         f"{path} has a type canonical JSON refuses: {type(value).__name__}",
@@ -96,7 +109,16 @@ def _plain_mapping(value: Mapping[Any, Any], depth: int, path: str) -> dict[str,
             raise ValidationError(
                 f"{path} has a key not in NFC", field=path, rule="nfc"
             )
-        out[key] = _plain(item, depth + 1, f"{path}.{key}")
+        # ASCII text, None, bool and int come out as they are (when their depth
+        # passes): only the rest needs _plain and a path for its errors.
+        if depth < MAX_DEPTH and (
+            (type(item) is str and item.isascii())
+            or item is None
+            or type(item) in _SCALARS
+        ):
+            out[key] = item
+        else:
+            out[key] = _plain(item, depth + 1, f"{path}.{key}")
     return out
 
 

@@ -38,7 +38,12 @@ from blinker import NamedSignal
 
 from . import signals
 from .chain import GENESIS_HASH, entry_hash, seal
-from .exceptions import ConflictError, ReleaseflowError, RequestNotFoundError
+from .exceptions import (
+    ConflictError,
+    NotFoundError,
+    ReleaseflowError,
+    RequestNotFoundError,
+)
 from .models import (
     AuditEntry,
     Authorisation,
@@ -49,6 +54,7 @@ from .models import (
     RequestQuery,
     content_hash_of,
 )
+from .planning import ContactKind, PressContact
 from .ports import Store, UnitOfWork
 from .vocabulary import AuditEvent, Channel, RequestKind, Role
 
@@ -154,7 +160,7 @@ def _request(
     return Request(**fields)
 
 
-def _entry(head: ChainHead, request: Request | None = None, **kw: Any) -> AuditEntry:
+def _draft(request: Request | None = None, **kw: Any) -> dict[str, Any]:
     draft: dict[str, Any] = {
         "event": AuditEvent.CREATED if request else AuditEvent.ROLE_GRANTED,
         "request_id": request.id if request else None,
@@ -171,7 +177,11 @@ def _entry(head: ChainHead, request: Request | None = None, **kw: Any) -> AuditE
         "content_hash": request.content_hash if request else None,
     }
     draft.update(kw)
-    return seal(draft, head)
+    return draft
+
+
+def _entry(head: ChainHead, request: Request | None = None, **kw: Any) -> AuditEntry:
+    return seal(_draft(request, **kw), head)
 
 
 def _ledger_of(store: Store, request: Request) -> int:
@@ -197,6 +207,20 @@ def _authorisation(actor: str, request_id: UUID) -> Authorisation:
         valid_until=_T0 + timedelta(days=3),
         granted_by="head.pham",
         granted_at=_T0,
+    )
+
+
+def _contact(name: str = "Báo Nhân Dân 😀", unit: str = "agency") -> PressContact:
+    return PressContact(
+        id=uuid4(),
+        unit=unit,
+        kind=ContactKind.PRESS_AGENCY,
+        name=name,
+        email="toasoan@nhandan.example",
+        version=1,
+        created_by="comms.nguyen",
+        created_at=_T0,
+        updated_at=_T0,
     )
 
 
@@ -280,6 +304,38 @@ class StoreContract:
             assert uow.requests.get(request.id) == request
             assert request.id in {r.id for r in uow.requests.find(RequestQuery())}
 
+    def test_known_is_a_committed_version_or_none(self, store: Store) -> None:
+        """known() returns the request at exactly that committed version, or None.
+
+        It may remember nothing (None is always allowed), but it never returns a
+        request at another version, of another id, or a write that was rolled back.
+        """
+        request = _request()
+        with store.unit_of_work() as uow:
+            uow.requests.add(request)
+            uow.rollback()
+        with store.unit_of_work(write=False) as uow:
+            assert uow.requests.known(request.id, 1) is None
+        with store.unit_of_work() as uow:
+            uow.requests.add(request)
+            uow.commit()
+        v2 = request.model_copy(update={"version": 2, "state": "drafting"})
+        with store.unit_of_work() as uow:
+            assert uow.requests.known(request.id, 1) in (None, request)
+            uow.requests.update(v2, expected_version=1)
+            uow.commit()
+        v3 = v2.model_copy(update={"version": 3, "state": "refused"})
+        with store.unit_of_work() as uow:
+            uow.requests.update(v3, expected_version=2)
+            uow.rollback()
+        with store.unit_of_work(write=False) as uow:
+            assert uow.requests.known(request.id, 1) in (None, request)
+            assert uow.requests.known(request.id, 2) in (None, v2)
+            assert uow.requests.known(request.id, 3) is None
+            assert uow.requests.known(request.id, 0) is None
+            assert uow.requests.known(uuid4(), 1) is None
+            assert uow.requests.get(request.id) == v2
+
     def test_find_filters_orders_and_limits(self, store: Store) -> None:
         """Find filters by state and unit (with sub-units), newest first, limited."""
         a = _request(state="received", unit="agency", created_at=_T0)
@@ -360,6 +416,8 @@ class StoreContract:
             lambda uow: uow.directory.add_grant(_grant()),
             lambda uow: uow.directory.bump(),
             lambda uow: uow.audit.lock_head(0),
+            lambda uow: uow.audit.append_next(0, _draft()),
+            lambda uow: uow.media.link_request(_contact(), request.id, _T0),
         ]
         for write in writes:
             with (  # noqa: PT012 - the write or the commit may refuse
@@ -443,6 +501,82 @@ class StoreContract:
             uow.commit()
         with store.unit_of_work(write=False) as uow:
             assert list(uow.audit.entries(ledger=ledger)) == [first]
+
+    def test_append_next_seals_after_the_head(self, store: Store) -> None:
+        """append_next equals lock_head, seal and append: it chains and is stored."""
+        request = _request()
+        ledger = _ledger_of(store, request)
+        with store.unit_of_work() as uow:
+            first = uow.audit.append_next(ledger, _draft(request))
+            assert first == seal(
+                _draft(request), ChainHead(ledger=ledger, seq=0, hash=GENESIS_HASH)
+            )
+            second = uow.audit.append_next(ledger, _draft(request, trigger="x"))
+            uow.commit()
+        assert (second.seq, second.prev_hash) == (2, first.hash)
+        with store.unit_of_work() as uow:
+            third = uow.audit.append_next(ledger, _draft(request, trigger="y"))
+            head = uow.audit.lock_head(ledger)
+            assert (head.seq, head.hash) == (3, third.hash)
+            fourth = _entry(head, request, trigger="z")
+            uow.audit.append(fourth)
+            fifth = uow.audit.append_next(ledger, _draft(request, trigger="w"))
+            uow.commit()
+        with store.unit_of_work(write=False) as uow:
+            stored = list(uow.audit.entries(ledger=ledger))
+            heads = {h.ledger: h for h in uow.audit.heads()}
+        assert stored == [first, second, third, fourth, fifth]
+        assert [e.seq for e in stored] == [1, 2, 3, 4, 5]
+        assert [e.prev_hash for e in stored] == [
+            GENESIS_HASH,
+            *(e.hash for e in stored[:-1]),
+        ]
+        assert all(entry_hash(e.model_dump()) == e.hash for e in stored)
+        assert (heads[ledger].seq, heads[ledger].hash) == (5, fifth.hash)
+
+    def test_append_next_after_a_rollback_chains_on_the_committed_head(
+        self, store: Store
+    ) -> None:
+        """A rolled-back append_next leaves no trace, not even a remembered head."""
+        request = _request()
+        ledger = _ledger_of(store, request)
+        with store.unit_of_work() as uow:
+            first = uow.audit.append_next(ledger, _draft(request))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.audit.append_next(ledger, _draft(request, trigger="dropped"))
+            uow.audit.append_next(ledger, _draft(request, trigger="dropped"))
+            uow.rollback()
+        with store.unit_of_work() as uow:
+            assert uow.audit.lock_head(ledger) == ChainHead(
+                ledger=ledger, seq=1, hash=first.hash
+            )
+            uow.rollback()
+        with store.unit_of_work() as uow:
+            second = uow.audit.append_next(ledger, _draft(request, trigger="kept"))
+            uow.commit()
+        assert (second.seq, second.prev_hash) == (2, first.hash)
+        with store.unit_of_work(write=False) as uow:
+            assert list(uow.audit.entries(ledger=ledger)) == [first, second]
+
+    def test_append_next_after_a_direct_append_chains_on_it(self, store: Store) -> None:
+        """append_next follows the head however it was reached (append or commit)."""
+        request = _request()
+        ledger = _ledger_of(store, request)
+        with store.unit_of_work() as uow:
+            first = uow.audit.append_next(ledger, _draft(request))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            head = uow.audit.lock_head(ledger)
+            second = _entry(head, request, trigger="direct")
+            uow.audit.append(second)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            third = uow.audit.append_next(ledger, _draft(request, trigger="next"))
+            uow.commit()
+        assert (third.seq, third.prev_hash) == (3, second.hash)
+        with store.unit_of_work(write=False) as uow:
+            assert list(uow.audit.entries(ledger=ledger)) == [first, second, third]
 
     def test_entries_are_ordered_and_filtered(self, store: Store) -> None:
         """entries() is in (ledger, seq) order and filters by ledger and request."""
@@ -531,6 +665,90 @@ class StoreContract:
             assert uow.directory.bump() == 2
         with store.unit_of_work(write=False) as uow:
             assert uow.directory.lock() == 1
+
+    # -- media: requests naming a press contact ------------------------------------
+
+    def test_link_request_indexes_requests_by_time_then_id(self, store: Store) -> None:
+        """request_ids lists a contact's linked requests by (created at, request id).
+
+        Links are per contact, read back in the unit of work that wrote them, and
+        kept across commits.
+        """
+        contact, other = _contact(), _contact("Báo Tuổi Trẻ")
+        early = sorted(
+            (_request(created_at=_T0) for _ in range(3)), key=lambda r: str(r.id)
+        )
+        late = _request(created_at=_T0 + timedelta(hours=1))
+        elsewhere = _request()
+        with store.unit_of_work() as uow:
+            uow.media.add_contact(contact)
+            uow.media.add_contact(other)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            for request in (late, *reversed(early), elsewhere):
+                uow.requests.add(request)
+            uow.media.link_request(contact, late.id, late.created_at)
+            uow.media.link_request(contact, early[2].id, early[2].created_at)
+            uow.media.link_request(other, elsewhere.id, elsewhere.created_at)
+            assert uow.media.request_ids(contact.id) == [early[2].id, late.id]
+            uow.commit()
+        with store.unit_of_work() as uow:
+            for request in (early[1], early[0]):
+                uow.media.link_request(contact, request.id, request.created_at)
+            uow.commit()
+        with store.unit_of_work(write=False) as uow:
+            assert uow.media.request_ids(contact.id) == [
+                *(r.id for r in early),
+                late.id,
+            ]
+            assert uow.media.request_ids(other.id) == [elsewhere.id]
+            assert uow.media.contact(contact.id) == contact
+
+    def test_link_request_needs_the_contact_at_its_version(self, store: Store) -> None:
+        """A stale contact conflicts, a missing one is not found; nothing is linked."""
+        contact, missing = _contact(), _contact("Không lưu")
+        request = _request()
+        with store.unit_of_work() as uow:
+            uow.media.add_contact(contact)
+            uow.requests.add(request)
+            uow.commit()
+        edited = contact.model_copy(
+            update={"version": 2, "active": False, "updated_at": _T0 + timedelta(1)}
+        )
+        with store.unit_of_work() as uow:
+            uow.media.update_contact(edited, expected_version=1)
+            uow.commit()
+        with pytest.raises(ConflictError), store.unit_of_work() as uow:  # noqa: PT012 - the link or the commit may refuse
+            uow.media.link_request(contact, request.id, request.created_at)
+            uow.commit()
+        with pytest.raises(NotFoundError), store.unit_of_work() as uow:  # noqa: PT012 - the link or the commit may refuse
+            uow.media.link_request(missing, request.id, request.created_at)
+            uow.commit()
+        with store.unit_of_work(write=False) as uow:
+            assert uow.media.request_ids(contact.id) == []
+            assert uow.media.request_ids(missing.id) == []
+        with store.unit_of_work() as uow:
+            uow.media.link_request(edited, request.id, request.created_at)
+            uow.commit()
+        with store.unit_of_work(write=False) as uow:
+            assert uow.media.request_ids(contact.id) == [request.id]
+
+    def test_uncommitted_link_leaves_nothing(self, store: Store) -> None:
+        """A link in a unit of work that is not committed is discarded."""
+        contact = _contact()
+        request = _request()
+        with store.unit_of_work() as uow:
+            uow.media.add_contact(contact)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.requests.add(request)
+            uow.media.link_request(contact, request.id, request.created_at)
+        with store.unit_of_work() as uow:
+            uow.requests.add(request)
+            uow.media.link_request(contact, request.id, request.created_at)
+            uow.rollback()
+        with store.unit_of_work(write=False) as uow:
+            assert uow.media.request_ids(contact.id) == []
 
     # -- idempotency -------------------------------------------------------------
 

@@ -49,3 +49,17 @@ def test_report_json_to_stdout_and_bad_input(db: str) -> None:
     assert "unit" in err
     code, _, _ = run("--db", db, "report", "--period", "2026-Q1", "--format", "xlsx")
     assert code == 2
+
+
+def test_report_no_ids_writes_counts_only(db: str) -> None:
+    """--no-ids: the same numbers, ids null, meta.ids false."""
+    code, full, _ = run("--db", db, "report", "--period", "2026-Q1")
+    assert code == 0
+    code, counted, _ = run("--db", db, "report", "--period", "2026-Q1", "--no-ids")
+    assert code == 0
+    a, b = json.loads(full), json.loads(counted)
+    assert a["meta"]["ids"] is True
+    assert b["meta"]["ids"] is False
+    assert b["totals"]["received"]["ids"] is None
+    assert b["totals"]["received"]["value"] == a["totals"]["received"]["value"]
+    assert len(counted) < len(full)

@@ -374,3 +374,46 @@ def test_translate_maps_raw_driver_and_os_errors() -> None:
         raise OSError(errno.EIO, "I/O error")
     with pytest.raises(KeyError), translate():
         raise KeyError("not a storage failure")
+
+
+def test_canonical_fast_path_keeps_depth_types_and_nfc_errors() -> None:
+    """Scalars skipped by the inline fast path still meet every canonical rule.
+
+    The audit hash walks each entry with ``canonical._plain``; ASCII text, None,
+    bool and int items of a mapping or list are taken as they are only when their
+    depth passes, so the limit, enum values and NFC checks behave as before.
+    """
+    import enum
+
+    from releaseflow.canonical import MAX_DEPTH, canonical_bytes, to_plain
+    from releaseflow.exceptions import ValidationError
+
+    class Level(enum.IntEnum):
+        HIGH = 2
+
+    def nest(levels: int, leaf: Any) -> Any:
+        value: Any = leaf
+        for _ in range(levels):
+            value = {"k": value}
+        return value
+
+    for leaf in (1, "a", None, True):
+        assert canonical_bytes(nest(MAX_DEPTH, leaf))
+        with pytest.raises(ValidationError) as caught:
+            canonical_bytes(nest(MAX_DEPTH + 1, leaf))
+        assert caught.value.rule == "max_depth"
+        with pytest.raises(ValidationError):
+            canonical_bytes(nest(MAX_DEPTH, [leaf]))
+    assert to_plain({"a": [Level.HIGH, True, 3, "x", None]}) == {
+        "a": [2, True, 3, "x", None]
+    }
+    assert canonical_bytes({"b": Level.HIGH, "a": False}) == b'{"a":false,"b":2}'
+    decomposed = "e\u0301"
+    with pytest.raises(ValidationError) as caught:
+        canonical_bytes({"x": {"y": decomposed}})
+    assert caught.value.rule == "nfc"
+    assert caught.value.field == "value.x.y"
+    with pytest.raises(ValidationError) as caught:
+        canonical_bytes({"x": ["ok", decomposed]})
+    assert caught.value.field == "value.x[1]"
+    assert canonical_bytes({"x": ["\u00e9"]}) == '{"x":["\u00e9"]}'.encode()

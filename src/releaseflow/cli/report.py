@@ -61,6 +61,12 @@ def _write_text(text: str, output: Path | None) -> None:
     is_eager=True,
     help="Database URL (same as the global option).",
 )
+@click.option(
+    "--ids/--no-ids",
+    default=True,
+    help="Embed each figure's request ids (default); --no-ids writes counts only"
+    " (list a figure's requests with releaseflow.reports.drilldown).",
+)
 @click.pass_context
 def report(
     ctx: click.Context,
@@ -70,6 +76,7 @@ def report(
     fmt: str | None,
     lang: str,
     output: Path | None,
+    ids: bool,
 ) -> None:
     """Compute the report of UNIT over PERIOD and write it as FORMAT."""
     from datetime import date
@@ -87,7 +94,7 @@ def report(
     chosen = _guess(output, fmt)
     if chosen in _BINARY and output is None:
         raise click.UsageError(f"--format {chosen} needs -o FILE")
-    built = reports.build(state.flow(), spec, unit=unit, kinds=kinds or None)
+    built = reports.build(state.flow(), spec, unit=unit, kinds=kinds or None, ids=ids)
     if chosen == "json":
         _write_text(reports.to_json(built, indent=2) + "\n", output)
     elif chosen == "csv":

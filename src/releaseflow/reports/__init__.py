@@ -19,6 +19,7 @@ Formats live in one module each (``render_json``, ``render_csv``, ``render_markd
 
 from __future__ import annotations
 
+from .aggregate import drilldown
 from .build import build
 from .compute import DEFAULT_OBLIGATIONS, Obligation
 from .model import (
@@ -57,6 +58,7 @@ __all__ = [
     "Report",
     "ReportMeta",
     "build",
+    "drilldown",
     "from_json",
     "parse_period",
     "plan_progress",

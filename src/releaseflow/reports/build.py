@@ -16,6 +16,7 @@ from ..exceptions import ValidationError
 from ..models import UnitPath, parse
 from ..vocabulary import AuditEvent, RequestKind
 from . import compute as c
+from .aggregate import Counts, assemble_counts, collect_counts
 from .facts import Facts, Window, collect
 from .model import Figure, Outcomes, Report, ReportMeta
 from .period import Period, PeriodSpec, parse_period
@@ -132,6 +133,7 @@ def build(
     kinds: Iterable[RequestKind | str] | None = None,
     as_of: datetime | None = None,
     obligations: Iterable[c.Obligation] = c.DEFAULT_OBLIGATIONS,
+    ids: bool = True,
 ) -> Report:
     """Compute the report of ``unit`` (with its sub-units) over ``period``.
 
@@ -148,6 +150,10 @@ def build(
         kinds: request kinds to include; None for all.
         as_of: compute as the log stood at this instant (default: now).
         obligations: the periodic-release duties of the unit (Decree 09 Art. 5).
+        ids: embed each figure's request ids (default). With False, figures are
+            counts aggregated in SQL (``Figure.ids`` is None, a year's JSON is a
+            few kilobytes) and :func:`releaseflow.reports.drilldown` lists the
+            requests behind any figure, as of the report's cut-off.
 
     Raises:
         ValidationError: naming ``period``, ``unit``, ``kinds`` or ``as_of``.
@@ -158,9 +164,14 @@ def build(
     kind_set = _kinds(kinds)
     cutoff = min(p.end, cutoff_at)
     window = Window(p.start, p.end, cutoff, where, kind_set)
+    facts: list[Facts] = []
+    counts: Counts | None = None
     with _gc_paused(), flow.store.unit_of_work(write=False) as uow:
         heads = tuple(sorted(uow.audit.heads(), key=lambda h: h.ledger))
-        facts = collect(uow, window)
+        if ids:
+            facts = collect(uow, window)
+        else:
+            counts = collect_counts(uow, window)
         plans = plan_figures(uow, where, p, cutoff)
     facts.sort(key=lambda f: f.id)
     meta = ReportMeta(
@@ -176,9 +187,13 @@ def build(
         heads=heads,
         anchor_digest=anchor_digest(heads),
         generated_at=flow.now(),
+        ids=ids,
     )
     with _gc_paused():
-        report = _assemble(meta, facts, p, cutoff, tuple(obligations))
+        if counts is not None:
+            report = assemble_counts(meta, counts, p, cutoff, tuple(obligations))
+        else:
+            report = _assemble(meta, facts, p, cutoff, tuple(obligations))
     return report.model_copy(update={"plans": plans}) if plans else report
 
 

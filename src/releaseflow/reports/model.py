@@ -1,7 +1,9 @@
 """The shape of a report: frozen pydantic models whose every number carries its ids.
 
 A :class:`Figure` is a count plus the ids of the requests behind it (drill-down), so
-``figure.value == len(figure.ids)`` always holds. Durations are whole seconds; rates
+``figure.value == len(figure.ids)`` always holds; in a count-only report
+(``build(..., ids=False)``) ``ids`` is None and :func:`releaseflow.reports.drilldown`
+lists them on demand, exactly as of the report's cut-off. Durations are whole seconds; rates
 are fractions in ``[0, 1]`` rounded to four places (None when nothing was due).
 """
 
@@ -37,14 +39,14 @@ class _Frozen(BaseModel):
 
 
 class Figure(_Frozen):
-    """A count and the ids of the requests it counts."""
+    """A count and the ids of the requests it counts (None: not embedded)."""
 
     value: int = Field(ge=0)
-    ids: tuple[str, ...] = ()
+    ids: tuple[str, ...] | None = ()
 
     @model_validator(mode="after")
     def _check(self) -> Figure:
-        if self.value != len(self.ids):
+        if self.ids is not None and self.value != len(self.ids):
             raise ValueError("a figure's value must equal the number of its ids")
         return self
 
@@ -69,6 +71,19 @@ class Figure(_Frozen):
         already sorted and unique; this skips the sort for 100,000-id figures.
         """
         return cls.model_construct(value=len(ids), ids=tuple(ids))
+
+    @classmethod
+    def count(cls, value: int) -> Figure:
+        """A figure of a count-only report: ``value`` without its ids.
+
+        The ids are listed on demand by :func:`releaseflow.reports.drilldown`.
+        """
+        return cls.model_construct(value=value, ids=None)
+
+    @property
+    def listed(self) -> tuple[str, ...]:
+        """The embedded ids (empty when the report embeds none)."""
+        return self.ids or ()
 
 
 class Outcomes(_Frozen):
@@ -170,6 +185,8 @@ class ReportMeta(_Frozen):
     anchor_digest: str
     """The digest of ``heads`` as :meth:`releaseflow.AuditService.anchor` computes it."""
     generated_at: AwareDatetime
+    ids: bool = True
+    """Whether figures embed their request ids; if not, use ``reports.drilldown``."""
 
 
 class FigureRow(_Frozen):
@@ -249,7 +266,7 @@ class Report(_Frozen):
 
 def _row(section: str, key: str, metric: str, fig: Figure) -> FigureRow:
     return FigureRow(
-        section=section, key=key, metric=metric, value=fig.value, ids=fig.ids
+        section=section, key=key, metric=metric, value=fig.value, ids=fig.listed
     )
 
 

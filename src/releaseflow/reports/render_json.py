@@ -43,7 +43,10 @@ def _clean(joined: str) -> bool:
     return _NEEDS_ESCAPE.search(joined) is None
 
 
-def _ids(ids: tuple[str, ...], out: list[str]) -> None:
+def _ids(ids: tuple[str, ...] | None, out: list[str]) -> None:
+    if ids is None:
+        out.append("null")
+        return
     if not ids:
         out.append("[]")
         return

@@ -48,7 +48,7 @@ def _outcome_table(
     t = Table(key, title, [_("Item"), *(_(m) for m in _OUTCOMES)])
     for name, o in groups.items():
         figs = [getattr(o, m) for m in _OUTCOMES]
-        t.add([_(name), *(f.value for f in figs)], o.received.ids)
+        t.add([_(name), *(f.value for f in figs)], o.received.listed)
     return t
 
 
@@ -57,7 +57,7 @@ def _figure_table(
 ) -> Table:
     t = Table(key, title, [_("Item"), _("Count")])
     for name, fig in figs.items():
-        t.add([_(name), fig.value], fig.ids)
+        t.add([_(name), fig.value], fig.listed)
     return t
 
 
@@ -69,7 +69,7 @@ def _deadline_table(report: Report, _: Gettext) -> Table:
     )
 
     def add(name: str, s: DeadlineStats) -> None:
-        ids = s.met.ids + s.missed.ids + s.open.ids
+        ids = s.met.listed + s.missed.listed + s.open.listed
         t.add([name, s.met.value, s.missed.value, s.open.value, s.on_time_rate], ids)
 
     for rule, stats in report.deadlines.items():
@@ -97,7 +97,7 @@ def _duration_table(report: Report, _: Gettext) -> Table:
     for name, d in rows:
         t.add(
             [name, d.count.value, hours(d.median_seconds), hours(d.p90_seconds)],
-            d.count.ids,
+            d.count.listed,
         )
     return t
 
@@ -123,7 +123,7 @@ def _obligation_table(report: Report, _: Gettext) -> Table:
     for ob in report.obligations:
         t.add(
             [_(ob.name), ob.bucket, ob.required, ob.released.value, _(ob.status)],
-            ob.released.ids,
+            ob.released.listed,
         )
     return t
 
@@ -135,7 +135,9 @@ def _policy_table(report: Report, _: Gettext) -> Table:
         _("Policy drafts"),
         [_("In scope"), _("Communicated"), _("Share"), _("Target")],
     )
-    t.add([p.in_scope.value, p.communicated.value, p.share, p.target], p.in_scope.ids)
+    t.add(
+        [p.in_scope.value, p.communicated.value, p.share, p.target], p.in_scope.listed
+    )
     return t
 
 
@@ -163,7 +165,7 @@ def _plan_table(report: Report, _: Gettext) -> Table:
                 items["not_started"].value,
                 plan.unplanned.value,
             ],
-            plan.done_by.ids + plan.unplanned.ids,
+            plan.done_by.listed + plan.unplanned.listed,
         )
     return t
 

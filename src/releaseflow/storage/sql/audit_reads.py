@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, cast
 from uuid import UUID
@@ -216,7 +216,7 @@ def _time(value: Any, at_processor: Any) -> datetime | None:
         if _SQLITE_AT.fullmatch(value) is None:
             return None
         try:
-            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+            return _fromiso(value + "+00:00")  # tzinfo is UTC itself
         except ValueError:
             return None
     if kind is not datetime:
@@ -251,9 +251,15 @@ def entries_from_rows(
     loads = json.loads
     validate = AuditEntry.model_validate
     ordered = tuple(keys) == _ORDER
+    quickly = ordered and _DIRECT
     out: list[AuditEntry] = []
     append = out.append
     for row in rows:
+        if quickly:
+            quick = _quick(row, at_processor)
+            if quick is not None:
+                append(quick)
+                continue
         m = dict(zip(keys, row, strict=True))
         if not ordered:
             m = {k: m[k] for k in _ORDER}
@@ -272,6 +278,144 @@ def entries_from_rows(
         m["payload"] = loads(m["payload"])
         append(validate(m))
     return out
+
+
+_FIELDS_SET: Final[set[str]] = set(_ORDER)  # copied: each entry owns its set
+_fromiso: Final = datetime.fromisoformat
+
+
+# Column types of a plain row in model field order: exact types (a bool is not
+# an int), None where the column may be NULL; ``at`` is checked per row.
+_NONE: Final = type(None)
+_SHAPE: Final[tuple[tuple[type, ...], ...]] = (
+    (int,),  # ledger
+    (int,),  # seq
+    (str,),  # event
+    (str, _NONE),  # request_id
+    (int, _NONE),  # request_version
+    (str, _NONE),  # request_kind
+    (str, _NONE),  # unit
+    (str, _NONE),  # from_state
+    (str, _NONE),  # to_state
+    (str, _NONE),  # trigger
+    (str,),  # actor
+    (str,),  # roles (JSON text)
+    (str, datetime),  # at
+    (str,),  # payload (JSON text)
+    (str, _NONE),  # content_hash
+    (str,),  # prev_hash
+    (str,),  # hash
+    (int,),  # canon_version
+    (str,),  # hash_alg
+)
+_SHAPES: dict[tuple[type, ...], bool] = {}
+
+
+def _learn_shape(shape: tuple[type, ...]) -> bool:
+    """Whether a row of these column types may be read plainly (remembered)."""
+    fits = len(shape) == len(_SHAPE) and all(
+        t in allowed for t, allowed in zip(shape, _SHAPE, strict=True)
+    )
+    if len(_SHAPES) < 1024:  # at most 2**8 * 2 plain shapes; bounded regardless
+        _SHAPES[shape] = fits
+    return fits
+
+
+def _quick(row: Sequence[Any], at_processor: Any) -> AuditEntry | None:
+    """:func:`_plain` and :func:`_construct` of a row in model field order, in one.
+
+    The same checks on local names (no dict per check); None when the row is
+    unusual or is not 19 columns long, and the caller takes the general path.
+    """
+    shape = tuple(map(type, row))  # one C loop instead of a check per column
+    fits = _SHAPES.get(shape)
+    if fits is None:
+        fits = _learn_shape(shape)
+    if not fits:
+        return None
+    (
+        ledger,
+        seq,
+        event,
+        rid,
+        version,
+        kind,
+        unit,
+        from_state,
+        to_state,
+        trigger,
+        actor,
+        roles_text,
+        at,
+        payload_text,
+        content_hash,
+        prev_hash,
+        hash_,
+        canon_version,
+        hash_alg,
+    ) = row
+    event = _EVENT_OF.get(event)
+    if event is None:
+        return None
+    if kind is not None:
+        kind = _KIND_OF.get(kind)
+        if kind is None:
+            return None
+    if rid is not None:
+        rid = _uuid(rid)
+        if rid is None:
+            return None
+    at_kind = shape[12]
+    if at_kind is str:  # SQLite text from the raw driver
+        if _SQLITE_AT.fullmatch(at) is None:
+            return None
+        try:  # parsing "+00:00" gives UTC itself, faster than .replace(tzinfo=)
+            at = _fromiso(at + "+00:00")
+        except ValueError:
+            return None
+    elif at_kind is datetime and at.tzinfo is None:  # the driver's naive UTC
+        at = at.replace(tzinfo=UTC)
+    else:
+        at = _time(at, at_processor)
+        if at is None:
+            return None
+    try:
+        roles = _roles(roles_text)
+        payload = _payload(payload_text)
+    except (ValueError, TypeError, RecursionError):
+        return None
+    if roles is None or type(payload) is not dict:
+        return None
+    entry = AuditEntry.__new__(AuditEntry)
+    _set(
+        entry,
+        "__dict__",
+        {
+            "ledger": ledger,
+            "seq": seq,
+            "event": event,
+            "request_id": rid,
+            "request_version": version,
+            "request_kind": kind,
+            "unit": unit,
+            "from_state": from_state,
+            "to_state": to_state,
+            "trigger": trigger,
+            "actor": actor,
+            "roles": roles,
+            "at": at,
+            "payload": payload,
+            "content_hash": content_hash,
+            "prev_hash": prev_hash,
+            "hash": hash_,
+            "canon_version": canon_version,
+            "hash_alg": hash_alg,
+        },
+    )
+    _set(entry, "__pydantic_fields_set__", _FIELDS_SET.copy())
+    _set(entry, "__pydantic_extra__", None)
+    _set(entry, "__pydantic_private__", None)
+    return entry
 
 
 def _plain(m: dict[str, Any], at_processor: Any) -> bool:
@@ -367,13 +511,16 @@ def run_entries(
     stmt: sa.Select[Any],
     params: dict[str, Any],
     schema: str | None,
+    fast_select: Callable[..., tuple[Sequence[str], list[Any]] | None] | None = None,
 ) -> list[AuditEntry]:
     """Run a SELECT of whole audit rows and read them as entries.
 
     On SQLite and PostgreSQL the statement is compiled once per shape (every value
-    a bound parameter) and its SQL text run with ``exec_driver_sql``, values
-    processed as SQLAlchemy would; elsewhere it runs through SQLAlchemy in full.
-    The caller wraps driver errors (``translate``).
+    a bound parameter) and its SQL text run, values processed as SQLAlchemy
+    would: on the DB-API cursor through ``fast_select`` (the unit of work's
+    ``fast_select``, which answers None when cursor-execute listeners must see
+    the statement), else with ``exec_driver_sql``. Elsewhere it runs through
+    SQLAlchemy in full. The caller wraps driver errors (``translate``).
     """
     dialect = connection.dialect
     prepared = (
@@ -390,17 +537,33 @@ def run_entries(
         for k, v in params.items()
     }
     values.update(fixed)
+    args = values if names is None else tuple(values[n] for n in names)
+    at_processor = _at_processor(table, dialect)
+    found = (
+        None if fast_select is None else fast_select(sql, args, names=_names.get(sql))
+    )
+    if found is not None:
+        keys, rows = found
+        if sql not in _names and len(_names) < 256:
+            _names[sql] = tuple(keys)
+        return entries_from_rows(keys, rows, at_processor=at_processor)
     # exec_driver_sql: no compilation or result processing, but still SQLAlchemy's
     # execution (its events fire, e.g. before_cursor_execute; errors are wrapped)
-    result = connection.exec_driver_sql(
-        sql, values if names is None else tuple(values[n] for n in names)
-    )
-    keys = list(result.keys())
-    rows = result.fetchall()
-    at_type = table.c.at.type.dialect_impl(dialect)
+    result = connection.exec_driver_sql(sql, args)
     return entries_from_rows(
-        keys, rows, at_processor=at_type.result_processor(dialect, None)
+        list(result.keys()), result.fetchall(), at_processor=at_processor
     )
+
+
+# column names of each statement text run on the driver's cursor (the text fixes
+# them: every statement here selects the audit table's columns by name)
+_names: dict[str, tuple[str, ...]] = {}
+
+
+@functools.lru_cache(maxsize=64)
+def _at_processor(table: sa.Table, dialect: sa.Dialect) -> Any:
+    """The result processor of ``table.c.at`` on ``dialect`` (None: values as-is)."""
+    return table.c.at.type.dialect_impl(dialect).result_processor(dialect, None)
 
 
 # -- request states of some ledgers (parallel verify) ---------------------------

@@ -409,6 +409,7 @@ class SqlAudit:
                 stmt,
                 {"rid": str(request_id)},
                 self._uow.store.schema,
+                self._uow.fast_select,
             )
         if not found and not self._uow.scalar(
             self._uow.store.sql.request_version, {"id": str(request_id)}
@@ -482,7 +483,12 @@ class SqlAudit:
                 limit=limit,
             )
             return run_entries(
-                self._uow.connection, self._t, stmt, params, self._uow.store.schema
+                self._uow.connection,
+                self._t,
+                stmt,
+                params,
+                self._uow.store.schema,
+                self._uow.fast_select,
             )
 
 

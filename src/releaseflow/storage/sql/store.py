@@ -49,7 +49,7 @@ from .statements import DriverSql, build_driver_statements, build_statements
 if TYPE_CHECKING:
     from .joined import JoinedSqlStore
 
-__all__ = ["SqlStore", "SqlUnitOfWork"]
+__all__ = ["SqlSingleRead", "SqlStore", "SqlUnitOfWork"]
 
 
 def _driver_params(stmt: DriverSql, params: Mapping[str, Any]) -> Any:
@@ -225,6 +225,35 @@ class SqlUnitOfWork:
                 raise self._driver_error(exc) from exc
         return found
 
+    def fast_select(
+        self, sql: str, values: Any, *, names: Sequence[str] | None = None
+    ) -> tuple[Sequence[str], list[Sequence[Any]]] | None:
+        """Run a compiled read on the DB-API cursor: (column names, raw rows).
+
+        The names are ``names`` when given (known from an earlier run of the same
+        text: reading the cursor's description costs an object per column on
+        psycopg), else the cursor's.
+
+        None when this unit of work has no driver path (cursor-execute listeners
+        are present): the caller then runs the statement through SQLAlchemy. A
+        driver error becomes exactly one releaseflow error, as in :meth:`fast_row`.
+        """
+        if not self._fast:
+            return None
+        cursor = self._cursor
+        with translate():
+            try:
+                cursor.execute(sql, values)
+                rows: list[Sequence[Any]] = cursor.fetchall()
+                keys = (
+                    names if names is not None else [d[0] for d in cursor.description]
+                )
+            except Exception as exc:
+                if not is_driver_error(exc):
+                    raise
+                raise self._driver_error(exc) from exc
+        return keys, rows
+
     def fast_rowcount(self, stmt: DriverSql, params: Mapping[str, Any]) -> int:
         """Run a compiled transition write; the number of rows it matched."""
         values = _driver_params(stmt, params)
@@ -351,6 +380,54 @@ class SqlUnitOfWork:
         self.requests_written = {}
         self.directory_seen = None
         self.directory_dirty = False
+
+
+class SqlSingleRead(SqlUnitOfWork):
+    """A read-only unit of work for reads that are one SELECT: no transaction.
+
+    One statement is its own consistent snapshot, so no ``BEGIN`` is sent
+    (SQLite) and PostgreSQL runs it in autocommit: no BEGIN and ROLLBACK round
+    trips. MariaDB keeps an ordinary read transaction (switching pymysql to
+    autocommit and back costs two round trips as well). Open it with
+    :meth:`SqlStore.read_once`; fork safety, the schema map and error
+    translation are those of every unit of work. Only for callers that run
+    exactly one statement in it (or whose later statements may see a later
+    snapshot without harm).
+    """
+
+    def __init__(self, store: SqlStore) -> None:
+        super().__init__(store, write=False)
+
+    def __enter__(self) -> SqlUnitOfWork:
+        store = self.store
+        options = store.single_read_options()
+        if options is None:  # MariaDB: an ordinary read transaction
+            return super().__enter__()
+        store.check_fork()
+        if store.serial_lock is not None:
+            if not store.serial_lock.acquire(timeout=store.busy_timeout):
+                raise StorageBusyError("the in-memory database stayed locked too long")
+            self._locked = True
+        try:
+            with translate():
+                conn = store.engine.connect()
+                try:
+                    engines.prepare_connection(conn, store)
+                    if options:
+                        conn = conn.execution_options(**options)
+                    if store.driver_path_ok(conn):
+                        dbapi = conn.connection.dbapi_connection
+                        if dbapi is not None:
+                            self._cursor = dbapi.cursor()
+                            self._fast = True
+                except BaseException:
+                    conn.close()
+                    raise
+            self._conn = conn
+        except BaseException:
+            self._release_lock()
+            raise
+        return self
 
 
 class SqlStore:
@@ -516,6 +593,26 @@ class SqlStore:
         if self._closed:
             raise StorageError("the store is closed")
         return SqlUnitOfWork(self, write=write)
+
+    def read_once(self) -> SqlUnitOfWork:
+        """A read-only unit of work for one SELECT, run without a transaction.
+
+        See :class:`SqlSingleRead`; begin it with ``with``.
+        """
+        if self._closed:
+            raise StorageError("the store is closed")
+        return SqlSingleRead(self)
+
+    def single_read_options(self) -> dict[str, Any] | None:
+        """Execution options of :meth:`read_once`; None where it uses a transaction."""
+        if self.dialect != "postgresql" and not self.is_sqlite:
+            return None
+        options: dict[str, Any] = {}
+        if self.schema is not None:
+            options["schema_translate_map"] = {None: self.schema}
+        if not self.is_sqlite:
+            options["isolation_level"] = "AUTOCOMMIT"
+        return options
 
     def joined(self, host: Any) -> JoinedSqlStore:
         """A view of this store that works inside ``host``'s open transaction.
