@@ -293,6 +293,10 @@ class SqlUnitOfWork:
     # -- transaction -----------------------------------------------------------
 
     def __enter__(self) -> SqlUnitOfWork:
+        return self._open(self.store.uow_options(self._write), begin=True)
+
+    def _open(self, options: Mapping[str, Any], *, begin: bool) -> SqlUnitOfWork:
+        """Check a connection out with ``options``; ``begin`` a transaction or not."""
         store = self.store
         store.check_fork()
         if store.serial_lock is not None:
@@ -304,8 +308,10 @@ class SqlUnitOfWork:
                 conn = store.engine.connect()
                 try:
                     engines.prepare_connection(conn, store)
-                    conn = conn.execution_options(**store.uow_options(self._write))
-                    conn.begin()
+                    if options:
+                        conn = conn.execution_options(**options)
+                    if begin:
+                        conn.begin()
                     if store.driver_path_ok(conn):
                         dbapi = conn.connection.dbapi_connection
                         if dbapi is not None:
@@ -403,31 +409,7 @@ class SqlSingleRead(SqlUnitOfWork):
         options = store.single_read_options()
         if options is None:  # MariaDB: an ordinary read transaction
             return super().__enter__()
-        store.check_fork()
-        if store.serial_lock is not None:
-            if not store.serial_lock.acquire(timeout=store.busy_timeout):
-                raise StorageBusyError("the in-memory database stayed locked too long")
-            self._locked = True
-        try:
-            with translate():
-                conn = store.engine.connect()
-                try:
-                    engines.prepare_connection(conn, store)
-                    if options:
-                        conn = conn.execution_options(**options)
-                    if store.driver_path_ok(conn):
-                        dbapi = conn.connection.dbapi_connection
-                        if dbapi is not None:
-                            self._cursor = dbapi.cursor()
-                            self._fast = True
-                except BaseException:
-                    conn.close()
-                    raise
-            self._conn = conn
-        except BaseException:
-            self._release_lock()
-            raise
-        return self
+        return self._open(options, begin=False)
 
 
 class SqlStore:
