@@ -17,7 +17,14 @@ from ..vocabulary import Role
 from .access import _require
 from .contacts import _snapshot
 from .models import CommissionedTask, ContactKind, PlanState, PressContact, TaskState
-from .records import _bumped, _check_version, _covers, _unit_of, _uuid
+from .records import (
+    _bumped,
+    _check_version,
+    _covers,
+    _known_fields,
+    _unit_of,
+    _uuid,
+)
 from .streams import MEDIA_STREAM, _seal
 
 if TYPE_CHECKING:
@@ -124,7 +131,9 @@ class MediaService:
                 "add_contact",
             )
             uow.media.add_contact(contact)
-            entry = self._audit_contact(uow, contact, "add_contact", who, used)
+            entry = self._audit_record(
+                uow, "contact", contact, "add_contact", who, used
+            )
             self._flow._commit(uow)
         self._flow._notify("audit_entry_written", entry=entry)
         return contact
@@ -139,13 +148,7 @@ class MediaService:
     ) -> PressContact:
         """Change a contact's details or ``active`` flag (administrator, comms)."""
         cid = _uuid(contact_id, "contact_id")
-        unknown = sorted(set(changes) - _CONTACT_FIELDS)
-        if unknown:
-            raise ValidationError(
-                f"cannot edit contact field {unknown[0]!r}",
-                field=unknown[0],
-                rule="unknown_field",
-            )
+        _known_fields(changes, _CONTACT_FIELDS, "contact")
         who = canonical_actor_id(actor)
         now = self._flow.now()
         with self._flow.store.unit_of_work() as uow:
@@ -162,7 +165,9 @@ class MediaService:
             )
             updated = _bumped(PressContact, contact, now, **changes)
             uow.media.update_contact(updated, expected_version=contact.version)
-            entry = self._audit_contact(uow, updated, "update_contact", who, used)
+            entry = self._audit_record(
+                uow, "contact", updated, "update_contact", who, used
+            )
             self._flow._commit(uow)
         self._flow._notify("audit_entry_written", entry=entry)
         return updated
@@ -240,7 +245,7 @@ class MediaService:
                     rule="over_budget",
                 )
             uow.media.add_task(task)
-            entry = self._audit_task(uow, task, "commission", who, used)
+            entry = self._audit_record(uow, "task", task, "commission", who, used)
             self._flow._commit(uow)
         self._flow._notify("audit_entry_written", entry=entry)
         return task
@@ -282,47 +287,32 @@ class MediaService:
                 raise InvalidTransitionError(task.state.value, "record_outcome")
             updated = _bumped(CommissionedTask, task, now, outcome=outcome, state=final)
             uow.media.update_task(updated, expected_version=task.version)
-            entry = self._audit_task(uow, updated, "record_outcome", who, used)
+            entry = self._audit_record(
+                uow, "task", updated, "record_outcome", who, used
+            )
             self._flow._commit(uow)
         self._flow._notify("audit_entry_written", entry=entry)
         return updated
 
     # -- helpers ----------------------------------------------------------------
 
-    def _audit_contact(
+    def _audit_record(
         self,
         uow: UnitOfWork,
-        contact: PressContact,
+        name: str,
+        record: PressContact | CommissionedTask,
         trigger: str,
         actor: str,
         roles: tuple[str, ...],
     ) -> AuditEntry:
+        """Seal a contact's or task's change: ``{name}_id``, ``_version`` and body."""
         payload = {
-            "contact_id": str(contact.id),
-            "contact_version": contact.version,
-            "contact": contact.model_dump(
+            f"{name}_id": str(record.id),
+            f"{name}_version": record.version,
+            name: record.model_dump(
                 mode="json", exclude={"created_at", "updated_at", "created_by"}
             ),
         }
         return _seal(
-            self._flow, uow, MEDIA_STREAM, trigger, actor, roles, contact.unit, payload
-        )
-
-    def _audit_task(
-        self,
-        uow: UnitOfWork,
-        task: CommissionedTask,
-        trigger: str,
-        actor: str,
-        roles: tuple[str, ...],
-    ) -> AuditEntry:
-        payload = {
-            "task_id": str(task.id),
-            "task_version": task.version,
-            "task": task.model_dump(
-                mode="json", exclude={"created_at", "updated_at", "created_by"}
-            ),
-        }
-        return _seal(
-            self._flow, uow, MEDIA_STREAM, trigger, actor, roles, task.unit, payload
+            self._flow, uow, MEDIA_STREAM, trigger, actor, roles, record.unit, payload
         )

@@ -22,7 +22,7 @@ from .access import _require
 from .draft_comments import DraftCommentsMixin
 from .models import CommsPlan, PlanItem, PlanProgress, PlanStage, PlanState, _Frozen
 from .progress import _AGENCY_TZ, compute_progress
-from .records import _bumped, _check_version, _covers, _unit_of, _uuid
+from .records import _bumped, _check_version, _covers, _known_fields, _unit_of, _uuid
 from .streams import PLANNING_STREAM, _seal
 
 if TYPE_CHECKING:
@@ -163,13 +163,7 @@ class PlanService(DraftCommentsMixin):
     ) -> CommsPlan:
         """Change fields of an item of a draft plan (comms officer)."""
         iid = _uuid(item_id, "item_id")
-        unknown = sorted(set(changes) - _ITEM_FIELDS)
-        if unknown:
-            raise ValidationError(
-                f"cannot edit item field {unknown[0]!r}",
-                field=f"item.{unknown[0]}",
-                rule="unknown_field",
-            )
+        _known_fields(changes, _ITEM_FIELDS, "item", prefix="item.")
 
         def change(
             plan: CommsPlan, who: str, now: datetime

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -31,6 +32,19 @@ def _unit_of(value: str, field: str) -> str:
         unit: UnitPath
 
     return parse(_U, {"unit": value}, prefix=f"{field}.").unit
+
+
+def _known_fields(
+    changes: Iterable[str], allowed: frozenset[str], noun: str, prefix: str = ""
+) -> None:
+    """Refuse an edit naming a field outside ``allowed`` (the first, sorted)."""
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise ValidationError(
+            f"cannot edit {noun} field {unknown[0]!r}",
+            field=f"{prefix}{unknown[0]}",
+            rule="unknown_field",
+        )
 
 
 def _check_version(kind: str, rid: UUID, actual: int, expected: int | None) -> None:
