@@ -9,7 +9,6 @@ cannot be reached makes the tests **fail**, never skip. ``RELEASEFLOW_TEST_BACKE
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,24 +18,28 @@ import pytest
 
 import releaseflow as rf
 from releaseflow.ports import Store
-
-SQL_URL_ENV = {
-    "postgres": "RELEASEFLOW_TEST_POSTGRES_URL",
-    "mariadb": "RELEASEFLOW_TEST_MARIADB_URL",
-}
+from tests.sql_support import backend_names, leaked_tables
 
 
 def configured_backends() -> list[str]:
     """The backends this run covers."""
-    names = ["memory", "sqlite"]
-    names += [name for name, env in SQL_URL_ENV.items() if os.environ.get(env)]
-    wanted = os.environ.get("RELEASEFLOW_TEST_BACKENDS")
-    if wanted:
-        names = [n for n in names if n in {w.strip() for w in wanted.split(",")}]
-    return names
+    return backend_names(["memory", "sqlite"])
 
 
 BACKENDS = configured_backends()
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_tables() -> Iterator[None]:
+    """Fail a test that leaves tables on a server under a prefix it was given.
+
+    Autouse fixtures are set up first and torn down last, so this runs after the
+    test's own stores were closed and dropped.
+    """
+    yield
+    leaked = leaked_tables()
+    if leaked:
+        pytest.fail(f"tables left on the server: {', '.join(leaked[:5])}")
 
 
 def make_store(backend: str, tmp_path: Path, **options: Any) -> Store:

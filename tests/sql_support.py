@@ -15,6 +15,7 @@ import contextlib
 import os
 import threading
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,25 @@ SQL_URL_ENV = {
 
 _leftovers: dict[str, tuple[str, str | None]] = {}
 _leftovers_lock = threading.Lock()
+_issued: list[str] = []
+"""Every prefix :func:`unique_prefix` handed out and no leak check has seen yet."""
+
+
+def backend_names(local: Sequence[str]) -> list[str]:
+    """``local`` backends plus each server whose URL variable is set.
+
+    ``RELEASEFLOW_TEST_BACKENDS`` (comma-separated) narrows the list; a name such
+    as ``sqlite`` also selects its variants (``sqlite-memory``).
+    """
+    names = [
+        *local,
+        *(name for name, env in SQL_URL_ENV.items() if os.environ.get(env)),
+    ]
+    wanted = os.environ.get("RELEASEFLOW_TEST_BACKENDS")
+    if wanted:
+        chosen = {w.strip() for w in wanted.split(",")}
+        names = [n for n in names if n in chosen or n.split("-")[0] in chosen]
+    return names
 
 
 def server_url(backend: str) -> str:
@@ -40,8 +60,44 @@ def server_url(backend: str) -> str:
 
 
 def unique_prefix() -> str:
-    """A table prefix no other test uses."""
-    return f"t{uuid.uuid4().hex[:10]}_"
+    """A table prefix no other test uses (checked for leftovers after the test)."""
+    prefix = f"t{uuid.uuid4().hex[:10]}_"
+    _issued.append(prefix)
+    return prefix
+
+
+def leaked_tables() -> list[str]:
+    """Tables still on the servers under prefixes issued since the last call.
+
+    Every test that takes a prefix must drop its tables before it ends (closing a
+    store from :func:`open_sql_store` does); the autouse fixture in
+    ``tests/conftest.py`` fails a test that leaves any.
+    """
+    prefixes, _issued[:] = list(_issued), []
+    if not prefixes:
+        return []
+    found: list[str] = []
+    for backend in SQL_URL_ENV:
+        url = os.environ.get(SQL_URL_ENV[backend])
+        if not url:
+            continue
+        engine = sa.create_engine(url, poolclass=sa.NullPool)
+        try:
+            with engine.connect() as conn:
+                names = conn.execute(
+                    sa.text(
+                        "SELECT table_schema, table_name"
+                        " FROM information_schema.tables WHERE table_name LIKE 't%'"
+                    )
+                ).all()
+        finally:
+            engine.dispose()
+        found += [
+            f"{backend}: {schema}.{name}"
+            for schema, name in names
+            if any(str(name).startswith(p) for p in prefixes)
+        ]
+    return found
 
 
 def drop_tables(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,19 +9,12 @@ from typing import Any
 import pytest
 
 from releaseflow.storage.sql import SqlStore
-from tests.conftest import SQL_URL_ENV
-from tests.sql_support import open_sql_store
+from tests.sql_support import SQL_URL_ENV, backend_names, open_sql_store
 
 
 def sql_backends() -> list[str]:
     """SQL backends of this run (narrowed by ``RELEASEFLOW_TEST_BACKENDS``)."""
-    names = ["sqlite", "sqlite-memory"]
-    names += [name for name, env in SQL_URL_ENV.items() if os.environ.get(env)]
-    wanted = os.environ.get("RELEASEFLOW_TEST_BACKENDS")
-    if wanted:
-        chosen = {w.strip() for w in wanted.split(",")}
-        names = [n for n in names if n in chosen or n.split("-")[0] in chosen]
-    return names
+    return backend_names(["sqlite", "sqlite-memory"])
 
 
 SQL_BACKENDS = sql_backends()

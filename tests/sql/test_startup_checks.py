@@ -26,11 +26,18 @@ def test_own_sqlite_file_runs_wal_and_full(tmp_path: Path) -> None:
         store.close()
 
 
+def _table_names(engine: sa.Engine, prefix: str = "rf_") -> list[str]:
+    with engine.connect() as conn:
+        names = sa.inspect(conn).get_table_names()
+    return [n for n in names if n.startswith(prefix)]
+
+
 def test_host_sqlite_engine_without_wal_is_refused(tmp_path: Path) -> None:
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'host.db'}")
     try:
         with pytest.raises(UnsafeConfigurationError, match="WAL"):
             SqlStore.open(engine)
+        assert _table_names(engine) == []  # refused before any table was made
     finally:
         engine.dispose()
 
@@ -49,6 +56,7 @@ def test_host_sqlite_engine_with_synchronous_normal_is_refused(tmp_path: Path) -
     try:
         with pytest.raises(UnsafeConfigurationError, match="synchronous"):
             SqlStore.open(engine)
+        assert _table_names(engine) == []
     finally:
         engine.dispose()
 
@@ -94,8 +102,10 @@ def test_mariadb_without_strict_mode_is_refused() -> None:
         connect_args={"init_command": "SET SESSION sql_mode=''"},
     )
     try:
+        prefix = unique_prefix()
         with pytest.raises(UnsafeConfigurationError, match="strict"):
-            SqlStore.open(engine, table_prefix=unique_prefix())
+            SqlStore.open(engine, table_prefix=prefix)
+        assert _table_names(engine, prefix) == []  # no migration ran
     finally:
         engine.dispose()
 
@@ -104,8 +114,10 @@ def test_mariadb_without_strict_mode_is_refused() -> None:
 def test_mariadb_without_utf8mb4_is_refused() -> None:
     engine = sa.create_engine(server_url("mariadb"), connect_args={"charset": "utf8"})
     try:
+        prefix = unique_prefix()
         with pytest.raises(UnsafeConfigurationError, match="utf8mb4"):
-            SqlStore.open(engine, table_prefix=unique_prefix())
+            SqlStore.open(engine, table_prefix=prefix)
+        assert _table_names(engine, prefix) == []  # no migration ran
     finally:
         engine.dispose()
 

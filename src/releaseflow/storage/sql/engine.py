@@ -23,6 +23,7 @@ from .errors import translate
 __all__ = [
     "BEGIN_OPTION",
     "check_dialect",
+    "check_settings",
     "is_memory",
     "make_engine",
     "prepare_connection",
@@ -139,6 +140,28 @@ def check_dialect(engine: Engine) -> None:
             f"dialect {dialect.name}+{dialect.driver} does not report reliable row"
             " counts; compare-and-set would be unsafe"
         )
+
+
+class _SettingsProbe:
+    """What :func:`prepare_connection` reads of a store, before the store exists."""
+
+    def __init__(self, engine: Engine, busy_timeout: float) -> None:
+        self.dialect = engine.dialect.name
+        self.is_sqlite = self.dialect == "sqlite"
+        self.memory = self.is_sqlite and is_memory(engine)
+        self.busy_timeout = busy_timeout
+
+
+def check_settings(engine: Engine, *, busy_timeout: float) -> None:
+    """Run the per-connection safety checks once, before anything is written.
+
+    :func:`prepare_connection` repeats them on every new pooled connection; this
+    early run makes an unsafe server (MariaDB without strict mode or utf8mb4, a
+    SQLite file without WAL + FULL, PostgreSQL with ``synchronous_commit=off``)
+    refuse the store before migrations create or change a single table.
+    """
+    with translate(), engine.connect() as conn:
+        prepare_connection(conn, _SettingsProbe(engine, busy_timeout))
 
 
 def prepare_connection(conn: Connection, store: Any) -> None:

@@ -516,6 +516,7 @@ class SqlStore:
         engine = engines.make_engine(target, busy_timeout=busy_timeout)
         try:
             engines.check_dialect(engine)
+            engines.check_settings(engine, busy_timeout=busy_timeout)
             tables = build_tables(table_prefix)
             from .migrate import ensure_schema
 
