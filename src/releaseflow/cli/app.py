@@ -189,6 +189,47 @@ def upgrade(state: CliState) -> None:
     click.echo(f"database at revision {revision}")
 
 
+def _sql_store(state: CliState) -> Any:
+    from ..storage.sql import SqlStore
+
+    store = state.flow().store
+    if not isinstance(store, SqlStore):
+        raise errors.ValidationError(
+            "this command needs a SQL database (--db)", field="db", rule="sql_store"
+        )
+    return store
+
+
+@db.command()
+@click.argument("target", type=click.Path(dir_okay=False))
+@pass_state
+def backup(state: CliState, target: str) -> None:
+    """Copy the live SQLite database to TARGET (a new file), consistently.
+
+    Prints the ledger heads' anchor digest of the copy: keep it with the backup.
+    """
+    from ..storage.sql import backup as run_backup
+
+    result = run_backup(_sql_store(state), target)
+    click.echo(f"backup {result.path}: {result.pages} pages, anchor {result.digest}")
+
+
+@db.command("protect-audit")
+@click.option(
+    "--remove", is_flag=True, help="Remove the triggers (supervised repair only)."
+)
+@pass_state
+def protect_audit(state: CliState, remove: bool) -> None:
+    """Make audit rows append-only in the database itself (triggers)."""
+    from ..storage.sql import audit_protected, unprotect_audit
+    from ..storage.sql import protect_audit as install
+
+    store = _sql_store(state)
+    (unprotect_audit if remove else install)(store)
+    status = "protected" if audit_protected(store) else "not protected"
+    click.echo(f"audit entries: {status}")
+
+
 @cli.group()
 def requests() -> None:
     """List and show requests."""
