@@ -47,7 +47,13 @@ from .sql_source import _kind_filter, _replay, _unit_filter
 if TYPE_CHECKING:
     from ..service import ReleaseFlow
 
-__all__ = ["Counts", "assemble_counts", "collect_counts", "drilldown"]
+__all__ = [
+    "Counts",
+    "assemble_counts",
+    "collect_counts",
+    "counts_statement",
+    "drilldown",
+]
 
 _OUTCOMES = ("received", "released", "refused", "withdrawn", "pending")
 
@@ -94,20 +100,13 @@ def _from_facts(facts: Iterable[Facts]) -> Counts:
 _LISTED = ("incident_statement", "periodic_release")
 
 
-def _collect_sql(uow: Any, window: Window) -> Counts:
-    """One range scan of the fact columns, counted in Python without per-id work.
-
-    (One scan: a ``GROUP BY`` plus separate scans for the per-request values cost
-    more on SQLite than reading the few columns once and counting equal tuples.)
-    """
-    r = uow.tables.requests
-    conn = uow.connection
+def counts_statement(r: sa.Table, window: Window) -> sa.Select[Any]:
+    """The range scan a count-only report reads (covered by the SQLite index)."""
     cutoff = window.cutoff
-    at = micros(cutoff)
     settled = sa.and_(r.c.updated_at < cutoff, r.c.fact_channel.is_not(None))
     listed = r.c.kind.in_(_LISTED)
     naive = sa.DateTime()
-    stmt = sa.select(
+    return sa.select(
         r.c.kind,
         r.c.fact_channel,
         r.c.state,
@@ -129,6 +128,17 @@ def _collect_sql(uow: Any, window: Window) -> Counts:
         *_unit_filter(r.c.unit, window.unit),
         *_kind_filter(r.c.kind, window),
     )
+
+
+def _collect_sql(uow: Any, window: Window) -> Counts:
+    """One range scan of the fact columns, counted in Python without per-id work.
+
+    (One scan: a ``GROUP BY`` plus separate scans for the per-request values cost
+    more on SQLite than reading the few columns once and counting equal tuples.)
+    """
+    conn = uow.connection
+    at = micros(window.cutoff)
+    stmt = counts_statement(uow.tables.requests, window)
     out = Counts()
     tally: Counter[tuple[Any, ...]] = Counter()
     seconds = out.seconds
