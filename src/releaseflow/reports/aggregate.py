@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from ..exceptions import ValidationError
 from . import compute as c
+from .drill import figure_ids
 from .facts import Facts, Window
 from .model import (
     DeadlineStats,
@@ -339,10 +340,14 @@ def drilldown(
     """The ids behind one figure of ``report``, as of the report's cut-off.
 
     The figure is named as in :meth:`Report.rows` (e.g. ``("by_kind",
-    "press_inquiry", "released")``). The report is recomputed with its ids for the
-    same period, unit and kinds at the same cut-off (requests changed since are
-    replayed from the log), so the ids are exactly the ones the number counted; a
-    mismatch with the figure's value raises rather than returning other ids.
+    "press_inquiry", "released")``). On SQL, a figure picked by fact columns (an
+    outcome, a kind, channel, release form, refusal ground, press key or correction
+    state) is answered by one query over the settled requests plus a replay of the
+    requests still moving at the cut-off (:mod:`.drill`); any other figure, and any
+    figure on other stores, by recomputing the report with its ids for the same
+    period, unit and kinds at the same cut-off. Either way the ids are exactly the
+    ones the number counted; a mismatch with the figure's value raises rather than
+    returning other ids.
 
     Raises:
         ValidationError: naming ``figure`` when the report has no such figure, or
@@ -362,16 +367,20 @@ def drilldown(
         )
     if report.meta.ids or section == "plans":
         return mine.ids
-    m = report.meta
-    full = build(
-        flow,
-        (m.first_day, m.last_day),
-        unit=m.unit,
-        kinds=m.kinds,
-        as_of=m.cutoff,
-    )
-    got = next((r for r in full.rows() if (r.section, r.key, r.metric) == wanted), None)
-    ids = got.ids if got is not None else ()
+    ids = figure_ids(flow, report, section, key, metric)
+    if ids is None:
+        m = report.meta
+        full = build(
+            flow,
+            (m.first_day, m.last_day),
+            unit=m.unit,
+            kinds=m.kinds,
+            as_of=m.cutoff,
+        )
+        got = next(
+            (r for r in full.rows() if (r.section, r.key, r.metric) == wanted), None
+        )
+        ids = got.ids if got is not None else ()
     if len(ids) != mine.value:
         raise ValidationError(
             f"figure {section}/{key}/{metric} counts {mine.value} but {len(ids)}"
