@@ -301,3 +301,83 @@ def _without_generated(text: str) -> str:
     plain = json.loads(text)
     plain["meta"].pop("generated_at")
     return json.dumps(plain, sort_keys=True)
+
+
+def _change_after(flow: rf.ReleaseFlow, clock: Clock, at: datetime) -> set[str]:
+    """At ``at``: retract a released request, withdraw and close others."""
+    from releaseflow.exceptions import ReleaseflowError
+
+    clock.now = at
+    changed: set[str] = set()
+    wanted = [("retract", {"reason": "Số liệu sai."})] * 2 + [
+        ("withdraw", {"reason": "Người hỏi rút yêu cầu."}),
+        ("report", {}),
+    ]
+    actors = ("spoke.tran", "head.pham", "spoke.lam", "head.dinh")
+    for trigger, payload in wanted:
+        done = False
+        for r in sorted(flow.find(limit=1000), key=lambda r: str(r.id)):
+            if str(r.id) in changed:
+                continue
+            for actor in actors:
+                try:
+                    flow.fire(r.id, trigger, actor=actor, **payload)
+                except ReleaseflowError:
+                    continue
+                changed.add(str(r.id))
+                clock.now += timedelta(minutes=5)
+                done = True
+                break
+            if done:
+                break
+        assert done, f"no request could {trigger}"
+    return changed
+
+
+def _replayed_report(
+    flow: rf.ReleaseFlow, fast: reports.Report, cutoff: datetime
+) -> reports.Report:
+    """The report assembled from a replay of the whole audit log (no fast path)."""
+    from releaseflow.reports.build import _assemble
+    from releaseflow.reports.period import Period
+
+    m = fast.meta
+    facts = sorted(_replayed(flow, cutoff).values(), key=lambda f: f.id)
+    period = Period(m.period, m.first_day, m.last_day)
+    return _assemble(m, facts, period, cutoff, compute.DEFAULT_OBLIGATIONS)
+
+
+def test_fast_path_equals_a_replay_of_the_log_after_late_changes(
+    seeded: rf.ReleaseFlow, clock: Clock
+) -> None:
+    """Late retractions, withdrawals and closings: every figure equals a replay.
+
+    A past period's report is as it was, and every figure (ids included) equals a
+    full replay of the log, both for the past period and for an as-of cut-off
+    after the changes.
+    """
+    past = (date(2026, 7, 1), date(2026, 9, 10))
+    before = reports.build(seeded, past)
+    cutoff = before.meta.cutoff
+    changed = _change_after(seeded, clock, NOW + timedelta(days=1))
+    moving = {str(r.id) for r in seeded.find(limit=1000) if r.updated_at >= cutoff}
+    assert changed <= moving
+    assert any(r.state == "retracted" for r in seeded.find(limit=1000))
+
+    after = reports.build(seeded, past)
+    skip = {"meta", "plans"}
+    assert after.model_dump(exclude=skip) == before.model_dump(exclude=skip)
+    replay = _replayed_report(seeded, after, cutoff)
+    assert after.model_dump(exclude=skip) == replay.model_dump(exclude=skip)
+    counted = reports.build(seeded, past, ids=False)
+    assert [(r.section, r.key, r.metric, r.value) for r in counted.rows()] == [
+        (r.section, r.key, r.metric, r.value) for r in after.rows()
+    ]
+
+    clock.now = NOW + timedelta(days=2)
+    wide = (date(2026, 7, 1), date(2026, 10, 31))
+    late = reports.build(seeded, wide, as_of=clock.now - timedelta(hours=1))
+    assert late.meta.partial
+    replay = _replayed_report(seeded, late, late.meta.cutoff)
+    assert late.model_dump(exclude=skip) == replay.model_dump(exclude=skip)
+    assert late.correction_outcomes, "the demo has correction requests"

@@ -12,8 +12,9 @@ from their audit entries, exactly as the full report does (``sql_source``). On o
 stores the full facts are counted.
 
 Each figure is then a bare count (``Figure.ids`` is None); :func:`drilldown` lists the
-requests behind any figure by recomputing the report as of its cut-off, so a figure
-stays traceable at no cost to the report itself.
+requests behind any figure as of the report's cut-off (by one query for the figures
+picked by fact columns, see ``drill``; otherwise by recomputing the report), so a
+figure stays traceable at no cost to the report itself.
 """
 
 from __future__ import annotations
