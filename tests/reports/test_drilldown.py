@@ -138,3 +138,39 @@ def test_count_only_json_is_small_canonical_and_renders(seeded: rf.ReleaseFlow) 
     assert len(text) < len(full_text)
     assert "totals,all,received," in reports.to_csv(counted)
     assert reports.to_markdown(counted)
+
+
+@pytest.mark.parametrize("mid", [False, True], ids=["now", "as_of"])
+def test_drilldown_by_query_rebuilds_nothing(
+    seeded: rf.ReleaseFlow, mid: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQL, figures picked by fact columns come from one query plus the replay."""
+    import sys
+
+    from releaseflow.reports.drill import figure_filter
+    from releaseflow.storage.sql.schema import build_tables
+
+    if not hasattr(seeded.store, "tables"):
+        pytest.skip("only SQL stores answer drill-downs by query")
+    as_of = _mid_release(seeded)[1] if mid else None
+    counted = reports.build(seeded, "2026-Q3", as_of=as_of, ids=False)
+    full = reports.build(seeded, "2026-Q3", as_of=as_of)
+    want = {(r.section, r.key, r.metric): r.ids for r in full.rows()}
+
+    def no_rebuild(*_a: Any, **_k: Any) -> Report:
+        raise AssertionError("the report was rebuilt")
+
+    monkeypatch.setattr(sys.modules["releaseflow.reports.build"], "build", no_rebuild)
+    requests = build_tables("x_").requests
+    by_query = [
+        r
+        for r in counted.rows()
+        if figure_filter(requests, r.section, r.key, r.metric) is not None
+    ]
+    sections = {r.section for r in by_query}
+    assert {"totals", "by_kind", "by_channel", "press_agencies"} <= sections
+    for row in by_query:
+        ids = reports.drilldown(seeded, counted, row.section, row.key, row.metric)
+        assert ids == want[(row.section, row.key, row.metric)], row
+    with pytest.raises(AssertionError, match="rebuilt"):
+        reports.drilldown(seeded, counted, "deadlines", "all", "met")

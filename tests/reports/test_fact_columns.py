@@ -213,3 +213,171 @@ def test_rows_without_facts_are_replayed(seeded: rf.ReleaseFlow) -> None:
     after = reports.build(seeded, "2026-Q3")
     assert after.model_dump(exclude={"meta"}) == before.model_dump(exclude={"meta"})
     assert gc.isenabled()
+
+
+def _indexes(url: str, prefix: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = sa.inspect(conn).get_indexes(f"{prefix}requests")
+    finally:
+        engine.dispose()
+    return {str(ix["name"]) for ix in found}
+
+
+def _plans(url: str, prefix: str) -> list[str]:
+    """SQLite's query plan of both report scans (fact rows and counts)."""
+    from releaseflow.reports.aggregate import counts_statement
+    from releaseflow.reports.facts import Window
+    from releaseflow.reports.sql_source import facts_statement
+    from releaseflow.storage.sql.schema import build_tables
+
+    requests = build_tables(prefix).requests
+    window = Window(Q3[0], Q3[1], Q3[1], "danang", frozenset({"press_inquiry"}))
+    engine = sa.create_engine(url)
+
+    def explain(_conn, _cursor, statement, params, _context, _many):  # type: ignore[no-untyped-def]
+        return f"EXPLAIN QUERY PLAN {statement}", params
+
+    sa.event.listen(engine, "before_cursor_execute", explain, retval=True)
+    out = []
+    try:
+        with engine.connect() as conn:
+            for stmt in (
+                facts_statement(requests, window),
+                counts_statement(requests, window),
+            ):
+                rows = conn.execute(stmt).cursor.fetchall()
+                out.append(" ".join(str(r[-1]) for r in rows))
+    finally:
+        engine.dispose()
+    return out
+
+
+def test_revision_0007_adds_the_covering_report_index(target: tuple[str, str]) -> None:
+    """Populated 0006 -> head: SQLite scans the index alone, every report unchanged."""
+    url, prefix = target
+    clock = Clock(NOW)
+    store = SqlStore.open(url, table_prefix=prefix)
+    flow = rf.ReleaseFlow(store, clock=clock)
+    seed(flow, date(2026, 9, 15))
+    clock.now = NOW
+    as_of = datetime(2026, 8, 12, 4, tzinfo=UTC)
+    before = [
+        reports.to_json(reports.build(flow, "2026-Q3", **kw))
+        for kw in ({}, {"ids": False}, {"as_of": as_of}, {"unit": "danang/soyte"})
+    ]
+    store.close()
+    index = f"ix_{prefix}requests_report"
+    sqlite = url.startswith("sqlite")
+    assert (index in _indexes(url, prefix)) is sqlite
+
+    _downgrade(url, prefix, "0006")
+    assert index not in _indexes(url, prefix)
+    if sqlite:
+        assert not any("COVERING INDEX" in p for p in _plans(url, prefix))
+
+    assert upgrade(url, table_prefix=prefix) == head_revision()
+    assert (index in _indexes(url, prefix)) is sqlite
+    if sqlite:
+        for plan in _plans(url, prefix):
+            assert f"USING COVERING INDEX {index}" in plan, plan
+    store = SqlStore.open(url, table_prefix=prefix, migrate=False)
+    try:
+        flow = rf.ReleaseFlow(store, clock=clock)
+        after = [
+            reports.to_json(reports.build(flow, "2026-Q3", **kw))
+            for kw in ({}, {"ids": False}, {"as_of": as_of}, {"unit": "danang/soyte"})
+        ]
+    finally:
+        store.close()
+    strip = [_without_generated(t) for t in before]
+    assert [_without_generated(t) for t in after] == strip
+
+
+def _without_generated(text: str) -> str:
+    import json
+
+    plain = json.loads(text)
+    plain["meta"].pop("generated_at")
+    return json.dumps(plain, sort_keys=True)
+
+
+def _change_after(flow: rf.ReleaseFlow, clock: Clock, at: datetime) -> set[str]:
+    """At ``at``: retract a released request, withdraw and close others."""
+    from releaseflow.exceptions import ReleaseflowError
+
+    clock.now = at
+    changed: set[str] = set()
+    wanted = [("retract", {"reason": "Số liệu sai."})] * 2 + [
+        ("withdraw", {"reason": "Người hỏi rút yêu cầu."}),
+        ("report", {}),
+    ]
+    actors = ("spoke.tran", "head.pham", "spoke.lam", "head.dinh")
+    for trigger, payload in wanted:
+        done = False
+        for r in sorted(flow.find(limit=1000), key=lambda r: str(r.id)):
+            if str(r.id) in changed:
+                continue
+            for actor in actors:
+                try:
+                    flow.fire(r.id, trigger, actor=actor, **payload)
+                except ReleaseflowError:
+                    continue
+                changed.add(str(r.id))
+                clock.now += timedelta(minutes=5)
+                done = True
+                break
+            if done:
+                break
+        assert done, f"no request could {trigger}"
+    return changed
+
+
+def _replayed_report(
+    flow: rf.ReleaseFlow, fast: reports.Report, cutoff: datetime
+) -> reports.Report:
+    """The report assembled from a replay of the whole audit log (no fast path)."""
+    from releaseflow.reports.build import _assemble
+    from releaseflow.reports.period import Period
+
+    m = fast.meta
+    facts = sorted(_replayed(flow, cutoff).values(), key=lambda f: f.id)
+    period = Period(m.period, m.first_day, m.last_day)
+    return _assemble(m, facts, period, cutoff, compute.DEFAULT_OBLIGATIONS)
+
+
+def test_fast_path_equals_a_replay_of_the_log_after_late_changes(
+    seeded: rf.ReleaseFlow, clock: Clock
+) -> None:
+    """Late retractions, withdrawals and closings: every figure equals a replay.
+
+    A past period's report is as it was, and every figure (ids included) equals a
+    full replay of the log, both for the past period and for an as-of cut-off
+    after the changes.
+    """
+    past = (date(2026, 7, 1), date(2026, 9, 10))
+    before = reports.build(seeded, past)
+    cutoff = before.meta.cutoff
+    changed = _change_after(seeded, clock, NOW + timedelta(days=1))
+    moving = {str(r.id) for r in seeded.find(limit=1000) if r.updated_at >= cutoff}
+    assert changed <= moving
+    assert any(r.state == "retracted" for r in seeded.find(limit=1000))
+
+    after = reports.build(seeded, past)
+    skip = {"meta", "plans"}
+    assert after.model_dump(exclude=skip) == before.model_dump(exclude=skip)
+    replay = _replayed_report(seeded, after, cutoff)
+    assert after.model_dump(exclude=skip) == replay.model_dump(exclude=skip)
+    counted = reports.build(seeded, past, ids=False)
+    assert [(r.section, r.key, r.metric, r.value) for r in counted.rows()] == [
+        (r.section, r.key, r.metric, r.value) for r in after.rows()
+    ]
+
+    clock.now = NOW + timedelta(days=2)
+    wide = (date(2026, 7, 1), date(2026, 10, 31))
+    late = reports.build(seeded, wide, as_of=clock.now - timedelta(hours=1))
+    assert late.meta.partial
+    replay = _replayed_report(seeded, late, late.meta.cutoff)
+    assert late.model_dump(exclude=skip) == replay.model_dump(exclude=skip)
+    assert late.correction_outcomes, "the demo has correction requests"

@@ -102,9 +102,13 @@ def test_revisions_build_exactly_the_declared_schema(target: tuple[str, str]) ->
     assert upgrade(url, table_prefix=prefix, revision="0001") == "0001"
     assert upgrade(url, table_prefix=prefix) == head_revision()
     tables = build_tables(prefix)
+    report_ix = f"ix_{prefix}requests_report"
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
+            # The covering report index exists on SQLite only (``ddl_if``, which
+            # autogenerate does not read): compare it there, skip it elsewhere.
+            sqlite_only = set() if conn.dialect.name == "sqlite" else {report_ix}
             context = MigrationContext.configure(
                 conn,
                 opts={
@@ -114,6 +118,9 @@ def test_revisions_build_exactly_the_declared_schema(target: tuple[str, str]) ->
                             (name or "").startswith(prefix)
                             and name != tables.version_table
                         )
+                    ),
+                    "include_object": lambda _obj, name, kind, _refl, _to: (
+                        kind != "index" or name not in sqlite_only
                     ),
                     "compare_type": False,
                 },

@@ -12,8 +12,9 @@ from their audit entries, exactly as the full report does (``sql_source``). On o
 stores the full facts are counted.
 
 Each figure is then a bare count (``Figure.ids`` is None); :func:`drilldown` lists the
-requests behind any figure by recomputing the report as of its cut-off, so a figure
-stays traceable at no cost to the report itself.
+requests behind any figure as of the report's cut-off (by one query for the figures
+picked by fact columns, see ``drill``; otherwise by recomputing the report), so a
+figure stays traceable at no cost to the report itself.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import sqlalchemy as sa
 
 from ..exceptions import ValidationError
 from . import compute as c
+from .drill import figure_ids
 from .facts import Facts, Window
 from .model import (
     DeadlineStats,
@@ -47,7 +49,13 @@ from .sql_source import _kind_filter, _replay, _unit_filter
 if TYPE_CHECKING:
     from ..service import ReleaseFlow
 
-__all__ = ["Counts", "assemble_counts", "collect_counts", "drilldown"]
+__all__ = [
+    "Counts",
+    "assemble_counts",
+    "collect_counts",
+    "counts_statement",
+    "drilldown",
+]
 
 _OUTCOMES = ("received", "released", "refused", "withdrawn", "pending")
 
@@ -94,20 +102,13 @@ def _from_facts(facts: Iterable[Facts]) -> Counts:
 _LISTED = ("incident_statement", "periodic_release")
 
 
-def _collect_sql(uow: Any, window: Window) -> Counts:
-    """One range scan of the fact columns, counted in Python without per-id work.
-
-    (One scan: a ``GROUP BY`` plus separate scans for the per-request values cost
-    more on SQLite than reading the few columns once and counting equal tuples.)
-    """
-    r = uow.tables.requests
-    conn = uow.connection
+def counts_statement(r: sa.Table, window: Window) -> sa.Select[Any]:
+    """The range scan a count-only report reads (covered by the SQLite index)."""
     cutoff = window.cutoff
-    at = micros(cutoff)
     settled = sa.and_(r.c.updated_at < cutoff, r.c.fact_channel.is_not(None))
     listed = r.c.kind.in_(_LISTED)
     naive = sa.DateTime()
-    stmt = sa.select(
+    return sa.select(
         r.c.kind,
         r.c.fact_channel,
         r.c.state,
@@ -129,6 +130,17 @@ def _collect_sql(uow: Any, window: Window) -> Counts:
         *_unit_filter(r.c.unit, window.unit),
         *_kind_filter(r.c.kind, window),
     )
+
+
+def _collect_sql(uow: Any, window: Window) -> Counts:
+    """One range scan of the fact columns, counted in Python without per-id work.
+
+    (One scan: a ``GROUP BY`` plus separate scans for the per-request values cost
+    more on SQLite than reading the few columns once and counting equal tuples.)
+    """
+    conn = uow.connection
+    at = micros(window.cutoff)
+    stmt = counts_statement(uow.tables.requests, window)
     out = Counts()
     tally: Counter[tuple[Any, ...]] = Counter()
     seconds = out.seconds
@@ -329,10 +341,14 @@ def drilldown(
     """The ids behind one figure of ``report``, as of the report's cut-off.
 
     The figure is named as in :meth:`Report.rows` (e.g. ``("by_kind",
-    "press_inquiry", "released")``). The report is recomputed with its ids for the
-    same period, unit and kinds at the same cut-off (requests changed since are
-    replayed from the log), so the ids are exactly the ones the number counted; a
-    mismatch with the figure's value raises rather than returning other ids.
+    "press_inquiry", "released")``). On SQL, a figure picked by fact columns (an
+    outcome, a kind, channel, release form, refusal ground, press key or correction
+    state) is answered by one query over the settled requests plus a replay of the
+    requests still moving at the cut-off (:mod:`.drill`); any other figure, and any
+    figure on other stores, by recomputing the report with its ids for the same
+    period, unit and kinds at the same cut-off. Either way the ids are exactly the
+    ones the number counted; a mismatch with the figure's value raises rather than
+    returning other ids.
 
     Raises:
         ValidationError: naming ``figure`` when the report has no such figure, or
@@ -352,16 +368,20 @@ def drilldown(
         )
     if report.meta.ids or section == "plans":
         return mine.ids
-    m = report.meta
-    full = build(
-        flow,
-        (m.first_day, m.last_day),
-        unit=m.unit,
-        kinds=m.kinds,
-        as_of=m.cutoff,
-    )
-    got = next((r for r in full.rows() if (r.section, r.key, r.metric) == wanted), None)
-    ids = got.ids if got is not None else ()
+    ids = figure_ids(flow, report, section, key, metric)
+    if ids is None:
+        m = report.meta
+        full = build(
+            flow,
+            (m.first_day, m.last_day),
+            unit=m.unit,
+            kinds=m.kinds,
+            as_of=m.cutoff,
+        )
+        got = next(
+            (r for r in full.rows() if (r.section, r.key, r.metric) == wanted), None
+        )
+        ids = got.ids if got is not None else ()
     if len(ids) != mine.value:
         raise ValidationError(
             f"figure {section}/{key}/{metric} counts {mine.value} but {len(ids)}"

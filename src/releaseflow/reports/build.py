@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import gc
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
@@ -18,7 +19,7 @@ from ..vocabulary import AuditEvent, RequestKind
 from . import compute as c
 from .aggregate import Counts, assemble_counts, collect_counts
 from .facts import Facts, Window, collect
-from .model import Figure, Outcomes, Report, ReportMeta
+from .model import DeadlineStats, Figure, Outcomes, Report, ReportMeta
 from .period import Period, PeriodSpec, parse_period
 from .plans import plan_figures
 
@@ -84,19 +85,6 @@ def _as_of(flow: ReleaseFlow, as_of: datetime | None) -> datetime:
     if as_of > now:
         raise ValidationError("as_of is in the future", field="as_of", rule="future")
     return as_of
-
-
-def _group(facts: Sequence[Facts], attr: str) -> dict[str, Outcomes]:
-    """Outcomes per value of ``attr`` (kind, channel), in one pass."""
-    split: dict[str, dict[str, list[str]]] = {}
-    for f in facts:
-        key = getattr(f, attr)
-        g = split.get(key)
-        if g is None:
-            g = split[key] = defaultdict(list)
-        g["received"].append(f.id)
-        g[f.outcome].append(f.id)
-    return {k: c.outcomes_of(g) for k, g in sorted(split.items())}
 
 
 @contextmanager
@@ -173,7 +161,7 @@ def build(
         else:
             counts = collect_counts(uow, window)
         plans = plan_figures(uow, where, p, cutoff)
-    facts.sort(key=lambda f: f.id)
+    facts.sort(key=attrgetter("id"))
     meta = ReportMeta(
         period=p.label,
         first_day=p.first,
@@ -197,6 +185,103 @@ def build(
     return report.model_copy(update={"plans": plans}) if plans else report
 
 
+_OUTCOMES = ("received", "released", "refused", "withdrawn", "pending")
+
+
+class _Tally:
+    """Every id-list figure of a full report, filled in one pass over the facts.
+
+    Facts come in id order, so each list stays sorted and unique. A fact's figures
+    depend only on a few of its values (its *signature*); the lists a signature
+    feeds are found once per distinct signature (a few thousand in a year), so the
+    pass over 100,000 facts is one tuple, one dict look-up and a dozen appends each.
+    """
+
+    def __init__(self) -> None:
+        self.totals: dict[str, list[str]] = {k: [] for k in _OUTCOMES}
+        self.kinds: dict[str, dict[str, list[str]]] = {}
+        self.channels: dict[str, dict[str, list[str]]] = {}
+        self.forms: dict[str, list[str]] = {}
+        self.grounds: dict[str, list[str]] = {}
+        self.orgs: dict[str, list[str]] = {}
+        self.journalists: dict[str, list[str]] = {}
+        self.rules: dict[str, dict[str, list[str]]] = {}
+        self.overall: dict[str, list[str]] = {"met": [], "missed": [], "open": []}
+        self.by_kind: dict[str, list[Facts]] = {k.value: [] for k in RequestKind}
+        self.seconds_ids: list[str] = []
+        self.seconds: list[int] = []
+        self._targets: dict[tuple[object, ...], tuple[list[str], ...]] = {}
+
+    def _lists(self, f: Facts) -> tuple[list[str], ...]:
+        o = f.outcome
+        out = [self.totals["received"], self.totals[o]]
+        for groups, key in ((self.kinds, f.kind), (self.channels, f.channel)):
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = {"received": []}
+            out += (g["received"], g.setdefault(o, []))
+        if f.release is not None:
+            out.append(self.forms.setdefault(f.release[1], []))
+        if o == "refused" and f.ground is not None:
+            out.append(self.grounds.setdefault(f.ground, []))
+        if f.org is not None:
+            out.append(self.orgs.setdefault(f.org, []))
+        if f.journalist is not None:
+            out.append(self.journalists.setdefault(f.journalist, []))
+        if f.deadlines:
+            for rule, state in f.deadlines.items():
+                out.append(self.rules.setdefault(rule, {}).setdefault(state, []))
+            verdict = c._overall(f.deadlines)
+            if verdict is not None:
+                out.append(self.overall[verdict])
+        return tuple(out)
+
+    def add(self, facts: Iterable[Facts]) -> None:
+        """Count ``facts`` (in id order)."""
+        targets = self._targets
+        by_kind = self.by_kind
+        seconds_ids, seconds = self.seconds_ids, self.seconds
+        for f in facts:
+            # The decoded deadline dicts are shared between facts with the same
+            # encoding (and outlive this loop, so their id() is a safe key).
+            d = f.deadlines
+            key = (
+                f.kind,
+                f.channel,
+                f.outcome,
+                f.release[1] if f.release is not None else None,
+                f.ground,
+                f.org,
+                f.journalist,
+                id(d) if d else 0,
+            )
+            lists = targets.get(key)
+            if lists is None:
+                lists = targets[key] = self._lists(f)
+            rid = f.id
+            for ids in lists:
+                ids.append(rid)
+            kind_facts = by_kind.get(f.kind)
+            if kind_facts is None:
+                kind_facts = by_kind[f.kind] = []
+            kind_facts.append(f)
+            if f.seconds is not None:
+                seconds_ids.append(rid)
+                seconds.append(f.seconds)
+
+
+def _outcomes(split: dict[str, list[str]] | None) -> Outcomes:
+    return c.outcomes_of(split or {})
+
+
+def _sorted_figures(groups: dict[str, list[str]]) -> dict[str, Figure]:
+    return {k: Figure.of_sorted(v) for k, v in sorted(groups.items())}
+
+
+def _stats(split: dict[str, list[str]]) -> DeadlineStats:
+    return c.stats_of(split)
+
+
 def _assemble(
     meta: ReportMeta,
     facts: list[Facts],
@@ -204,34 +289,30 @@ def _assemble(
     cutoff: datetime,
     duties: tuple[c.Obligation, ...],
 ) -> Report:
-    by: dict[str, list[Facts]] = {k.value: [] for k in RequestKind}
-    for f in facts:
-        by.setdefault(f.kind, []).append(f)
-    per_rule, overall = c.deadline_stats(facts, cutoff)
+    t = _Tally()
+    t.add(facts)
+    by = t.by_kind
     incidents = by["incident_statement"]
     fake = by["fake_news_response"]
+    corrections = by["correction_request"]
     return Report(
         meta=meta,
-        totals=c.outcomes(facts),
-        by_kind=_group(facts, "kind"),
-        by_channel=_group(facts, "channel"),
-        by_release_form=_figures(
-            (rel[1] if (rel := c.first_release(f)) else None, f.id) for f in facts
-        ),
-        refusals_by_ground=_figures(
-            (f.ground if f.outcome == "refused" else None, f.id) for f in facts
-        ),
-        deadlines=per_rule,
-        deadlines_overall=overall,
-        time_to_release=c.durations(facts),
+        totals=_outcomes(t.totals),
+        by_kind={k: _outcomes(v) for k, v in sorted(t.kinds.items())},
+        by_channel={k: _outcomes(v) for k, v in sorted(t.channels.items())},
+        by_release_form=_sorted_figures(t.forms),
+        refusals_by_ground=_sorted_figures(t.grounds),
+        deadlines={rule: _stats(v) for rule, v in sorted(t.rules.items())},
+        deadlines_overall=_stats(t.overall),
+        time_to_release=c.durations_of(t.seconds_ids, t.seconds),
         incidents=c.incidents(incidents),
         incident_response=c.durations(incidents),
-        corrections=c.outcomes(by["correction_request"]),
-        correction_outcomes=_figures((f.state, f.id) for f in by["correction_request"]),
-        fake_news=c.outcomes(fake),
+        corrections=_outcomes(t.kinds.get("correction_request")),
+        correction_outcomes=_figures((f.state, f.id) for f in corrections),
+        fake_news=_outcomes(t.kinds.get("fake_news_response")),
         fake_news_response=c.durations(fake),
         obligations=c.obligations(by["periodic_release"], p, cutoff, duties),
         policy_drafts=c.policy_drafts(by["policy_draft_comms"]),
-        press_agencies=_figures((f.org, f.id) for f in facts),
-        journalists=_figures((f.journalist, f.id) for f in facts),
+        press_agencies=_sorted_figures(t.orgs),
+        journalists=_sorted_figures(t.journalists),
     )

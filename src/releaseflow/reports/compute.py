@@ -36,12 +36,14 @@ __all__ = [
     "Outcome",
     "deadline_stats",
     "durations",
+    "durations_of",
     "first_release",
     "obligations",
     "outcome",
     "outcomes",
     "outcomes_of",
     "policy_drafts",
+    "stats_of",
 ]
 
 
@@ -108,12 +110,17 @@ def outcomes_of(split: dict[str, list[str]]) -> Outcomes:
 def durations(facts: Iterable[Facts]) -> Durations:
     """Median and nearest-rank p90 of receipt-to-release times."""
     pairs = [(f.id, s) for f in facts if (s := f.seconds) is not None]
-    if not pairs:
+    return durations_of([i for i, _ in pairs], [s for _, s in pairs])
+
+
+def durations_of(ids: list[str], seconds: list[int]) -> Durations:
+    """:func:`durations` of released requests ``ids`` (sorted) and their seconds."""
+    if not ids:
         return Durations(count=Figure.of_sorted([]))
-    values = sorted(s for _, s in pairs)
+    values = sorted(seconds)
     p90 = values[max(0, math.ceil(0.9 * len(values)) - 1)]
     return Durations(
-        count=Figure.of_sorted([i for i, _ in pairs]),
+        count=Figure.of_sorted(ids),
         median_seconds=round(statistics.median(values)),
         p90_seconds=p90,
     )
@@ -132,13 +139,15 @@ def incidents(facts: Sequence[Facts]) -> tuple[IncidentItem, ...]:
     )
 
 
-def _stats(ids: dict[str, list[str]]) -> DeadlineStats:
-    met, missed = Figure.of_sorted(ids["met"]), Figure.of_sorted(ids["missed"])
+def stats_of(ids: dict[str, list[str]]) -> DeadlineStats:
+    """Deadline figures from id lists keyed met, missed and open (sorted, unique)."""
+    met = Figure.of_sorted(ids.get("met", []))
+    missed = Figure.of_sorted(ids.get("missed", []))
     due = met.value + missed.value
     return DeadlineStats(
         met=met,
         missed=missed,
-        open=Figure.of_sorted(ids["open"]),
+        open=Figure.of_sorted(ids.get("open", [])),
         on_time_rate=round(met.value / due, 4) if due else None,
     )
 
@@ -176,8 +185,8 @@ def deadline_stats(
         verdict = summary[key]
         if verdict is not None:
             overall[verdict].append(f.id)
-    rules = {rule: _stats(ids) for rule, ids in sorted(per_rule.items())}
-    return rules, _stats(overall)
+    rules = {rule: stats_of(ids) for rule, ids in sorted(per_rule.items())}
+    return rules, stats_of(overall)
 
 
 def _bucket(day: date, cadence: str) -> str:

@@ -19,16 +19,18 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from pydantic_core import to_jsonable_python
 
-from .model import Figure, Report
+from .model import Figure, IncidentItem, Report
 
 __all__ = ["from_json", "to_json"]
 
 _SEPARATORS: Final = (",", ":")
 _NEEDS_ESCAPE: Final = re.compile(r"[\\\x00-\x1f]")
 _ESCAPED_BYTES: Final = bytes(range(0x20)) + b"\\"
+#: A year's report lists thousands of incidents: dumped in one call, not one by one.
+_INCIDENTS: Final = TypeAdapter(list[IncidentItem])
 
 
 def _dumps(value: Any) -> str:
@@ -76,6 +78,9 @@ def _encode(value: Any, out: list[str]) -> None:
     elif isinstance(value, Mapping):
         _mapping(value, out)
     elif isinstance(value, tuple | list):
+        if value and all(type(v) is IncidentItem for v in value):
+            out.append(_dumps(_INCIDENTS.dump_python(list(value), mode="json")))
+            return
         out.append("[")
         for i, item in enumerate(value):
             if i:
