@@ -38,6 +38,7 @@ from ...vocabulary import Classification
 from .audit_reads import iter_raw_rows, raw_statement, request_states, run_entries
 from .caches import DirectorySnapshot
 from .errors import translate
+from .raw_reads import translated
 
 if TYPE_CHECKING:
     from .store import SqlUnitOfWork
@@ -401,20 +402,17 @@ class SqlAudit:
         One indexed SELECT (the request's existence is checked in it) with a
         statement built once per table; a trail is short, so it is fetched at once.
         """
-        stmt = _history_statement(self._t, self._uow.tables.requests)
-        with translate():
-            found = run_entries(
-                self._uow.connection,
-                self._t,
-                stmt,
-                {"rid": str(request_id)},
-                self._uow.store.schema,
-                self._uow.fast_select,
-            )
-        if not found and not self._uow.scalar(
-            self._uow.store.sql.request_version, {"id": str(request_id)}
-        ):
-            return None
+        uow = self._uow
+        stmt = _history_statement(self._t, uow.tables.requests)
+        rid = str(request_id)
+        with translated:
+            found = run_entries(uow, self._t, stmt, {"rid": rid})
+        if not found:
+            # no entries: is there such a request? (on the same cursor where the
+            # unit of work has one: a read_once keeps its raw connection)
+            row = uow.fast_row(uow.store.driver_sql.request_doc, {"id": rid})
+            if row is None or row[0] is None:
+                return None
         return found
 
     def iter_raw(
@@ -474,22 +472,11 @@ class SqlAudit:
         self, query: AuditQuery, *, after: AuditCursor | None, limit: int
     ) -> list[AuditEntry]:
         """One keyset page of entries matching ``query`` (every value bound)."""
-        with translate():
+        with translated:
             stmt, params = sql_statement(
-                self._uow.connection.dialect.name,
-                self._t,
-                query,
-                after=after,
-                limit=limit,
+                self._uow.store.dialect, self._t, query, after=after, limit=limit
             )
-            return run_entries(
-                self._uow.connection,
-                self._t,
-                stmt,
-                params,
-                self._uow.store.schema,
-                self._uow.fast_select,
-            )
+            return run_entries(self._uow, self._t, stmt, params)
 
 
 class SqlDirectory:
