@@ -159,7 +159,13 @@ def lease(store: Any) -> RawLease | None:
             dbapi = fairy.driver_connection
             autocommit_was = None
             if not sqlite and not dbapi.autocommit:
-                dbapi.autocommit = True
+                try:
+                    dbapi.autocommit = True
+                except Exception:
+                    # e.g. a transaction left open by a pool that does not reset
+                    # on return: the ordinary path decides what to make of it
+                    fairy.close()
+                    return None
                 autocommit_was = False
             try:
                 cursor = dbapi.cursor()

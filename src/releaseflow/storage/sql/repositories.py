@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from pydantic_core import from_json
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...canonical import to_plain
@@ -200,8 +201,14 @@ _HEX64 = frozenset("0123456789abcdef")
 
 
 def _request_state(doc: str) -> tuple[UUID, str, int, str, str]:
+    """A stored request's verify fields, read as ``Request.model_validate_json``.
+
+    The document is parsed by pydantic's own JSON parser (the one
+    ``model_validate_json`` uses, and faster than ``json.loads`` on documents of
+    this size); a document that does not read plainly is validated as a model.
+    """
     try:
-        data = json.loads(doc)
+        data = from_json(doc)
         rid, state, version = data["id"], data["state"], data["version"]
         content_hash, classification = data["content_hash"], data["classification"]
         if (
