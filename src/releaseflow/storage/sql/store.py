@@ -52,8 +52,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SqlSingleRead", "SqlStore", "SqlUnitOfWork"]
 
-_UNSET: Any = object()
-
 
 def _driver_params(stmt: DriverSql, params: Mapping[str, Any]) -> Any:
     try:
@@ -660,21 +658,14 @@ class SqlStore:
         return SqlSingleRead(self)
 
     def single_read_options(self) -> dict[str, Any] | None:
-        """Execution options of :meth:`read_once`; None where it uses a transaction.
-
-        Built once per store (the caller must not change the dict).
-        """
-        known = self.__dict__.get("_single_read_options", _UNSET)
-        if known is not _UNSET:
-            return known  # type: ignore[no-any-return]
-        options: dict[str, Any] | None = None
-        if self.dialect == "postgresql" or self.is_sqlite:
-            options = {}
-            if self.schema is not None:
-                options["schema_translate_map"] = {None: self.schema}
-            if not self.is_sqlite:
-                options["isolation_level"] = "AUTOCOMMIT"
-        self.__dict__["_single_read_options"] = options
+        """Execution options of :meth:`read_once`; None where it uses a transaction."""
+        if self.dialect != "postgresql" and not self.is_sqlite:
+            return None
+        options: dict[str, Any] = {}
+        if self.schema is not None:
+            options["schema_translate_map"] = {None: self.schema}
+        if not self.is_sqlite:
+            options["isolation_level"] = "AUTOCOMMIT"
         return options
 
     def joined(self, host: Any) -> JoinedSqlStore:
