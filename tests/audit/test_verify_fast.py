@@ -356,6 +356,8 @@ def test_anchor_checks_agree(sql_store: SqlStore) -> None:
         lambda doc: doc.replace('"version":', '"version":1.0,"x":', 1),
         lambda doc: "[" + doc + "]",
         lambda doc: doc[:-1] + ',"note":"\\ud800"}',  # a lone surrogate
+        lambda doc: doc[:7] + doc[7:43].upper() + doc[43:],  # the id in capitals
+        lambda doc: doc[:7] + doc[7:43].replace("-", "") + "    " + doc[43:],
     ],
 )
 def test_request_states_read_documents_as_the_model_does(
