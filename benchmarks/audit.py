@@ -44,8 +44,9 @@ import sqlalchemy as sa
 import releaseflow as rf
 from releaseflow.chain import entry_hash, ledger_for
 from releaseflow.models import ChainHead
+from releaseflow.queries import make_query, sql_statement
 from releaseflow.storage.sql import SqlStore
-from releaseflow.storage.sql.repositories import _json
+from releaseflow.storage.sql.repositories import SqlAudit, _history_statement
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "rf_"
@@ -122,10 +123,13 @@ def build(url: str, n: int) -> dict[str, Any]:
     trail = flow.audit.history(template.id)
     # the stored form of each entry (what seal() hashes: plain JSON values)
     plain_trail = [
-        {
-            **e.model_dump(mode="json", exclude={"hash", "at"}),
-            "at": e.at,
-        }
+        (
+            e,
+            {
+                **e.model_dump(mode="json", exclude={"hash", "at"}),
+                "at": e.at,
+            },
+        )
         for e in trail
     ]
     heads = {h.ledger: h for h in flow.audit.heads()}
@@ -152,7 +156,7 @@ def build(url: str, n: int) -> dict[str, Any]:
         shift = START + step * i - trail[0].at
         variant = i % ACTOR_VARIANTS
         rid_text = str(rid)
-        for old in plain_trail:
+        for model, old in plain_trail:
             head = heads[ledger]
             fields = {
                 **old,
@@ -165,14 +169,19 @@ def build(url: str, n: int) -> dict[str, Any]:
             }
             digest = entry_hash(fields)  # what seal() hashes
             heads[ledger] = ChainHead(ledger=ledger, seq=head.seq + 1, hash=digest)
-            entries.append(
-                {
-                    **fields,
+            # the row the library writes for this entry (SqlAudit's own builder)
+            entry = model.model_copy(
+                update={
+                    "request_id": rid,
+                    "at": fields["at"],
+                    "actor": fields["actor"],
+                    "ledger": ledger,
+                    "seq": fields["seq"],
+                    "prev_hash": head.hash,
                     "hash": digest,
-                    "roles": _json(fields["roles"]),
-                    "payload": _json(fields["payload"]),
                 }
             )
+            entries.append(SqlAudit._row(entry))
         final = template.model_copy(
             update={
                 "id": rid,
@@ -249,16 +258,41 @@ def _raw_connect(url: str) -> Any:
     return psycopg.connect(dsn, autocommit=True), "%s"
 
 
+def _driver_form(stmt: Any, dialect: Any) -> tuple[str, Any]:
+    """The library's statement as SQL text for the raw driver, and an args maker.
+
+    The same text the library runs (compiled by SQLAlchemy for this dialect, once),
+    so the baseline uses the same plan and index; values the statement fixes itself
+    (SQLite's OFFSET beside a LIMIT) are filled in as SQLAlchemy would.
+    """
+    compiled = stmt.compile(dialect=dialect)
+    names = compiled.positiontup
+    fixed = {name: bind.value for name, bind in compiled.binds.items()}
+    keys = list(compiled.binds)
+
+    def args(values: dict[str, Any]) -> Any:
+        merged = {**fixed, **values}
+        if names is None:  # psycopg: named (pyformat) parameters
+            return {k: merged[k] for k in keys}
+        return tuple(merged[n] for n in names)
+
+    return str(compiled), args
+
+
 def reads(url: str, sample_ids: list[str]) -> None:
-    """(a) history and (b) one query page, each against the raw driver."""
+    """(a) history and (b) one query page, each against the raw driver.
+
+    The raw side runs the very SQL text the library runs (compiled from the
+    library's own statements) on one driver connection and fetches every row as
+    tuples of Python values.
+    """
     store = SqlStore.open(url, table_prefix=PREFIX, migrate=False)
     flow = rf.ReleaseFlow(store)
     raw, ph = _raw_connect(url)
-    cols = ", ".join(c.name for c in store.tables.audit.columns)
-    table = f"{PREFIX}audit_entries"
+    dialect = store.engine.dialect
     ids = iter(sample_ids * 1000)
-    hist_sql = (
-        f"SELECT {cols} FROM {table} WHERE request_id = {ph} ORDER BY ledger, seq"
+    hist_sql, hist_args = _driver_form(
+        _history_statement(store.tables.audit, store.tables.requests), dialect
     )
 
     def ours_history() -> None:
@@ -266,27 +300,27 @@ def reads(url: str, sample_ids: list[str]) -> None:
 
     def raw_history() -> None:
         cur = raw.cursor()
-        cur.execute(hist_sql, (next(ids),))
-        cur.fetchall()
+        cur.execute(hist_sql, hist_args({"rid": next(ids)}))
+        assert cur.fetchall()
 
     line("(a) history(id), 8 entries", *paired(ours_history, raw_history, 1000))
 
     since = START + SPAN * 0.4
     until = START + SPAN * 0.6
     actor = "review.le3"
-    page_sql = (
-        f"SELECT {cols} FROM {table} WHERE actor = {ph} AND at >= {ph} AND at < {ph}"
-        f" ORDER BY at, ledger, seq LIMIT 51"
+    query = make_query({"actor": actor, "since": since, "until": until})
+    page_stmt, params = sql_statement(
+        store.dialect, store.tables.audit, query, after=None, limit=51
     )
     naive = (since.replace(tzinfo=None), until.replace(tzinfo=None))
-    if ph == "?":
-        params: tuple[Any, ...] = (
-            actor,
-            naive[0].isoformat(sep=" ", timespec="microseconds"),
-            naive[1].isoformat(sep=" ", timespec="microseconds"),
+    if ph == "?":  # SQLite stores the time as text
+        params["f_since"], params["f_until"] = (
+            t.isoformat(sep=" ", timespec="microseconds") for t in naive
         )
     else:
-        params = (actor, *naive)
+        params["f_since"], params["f_until"] = naive
+    page_sql, page_values = _driver_form(page_stmt, dialect)
+    page_args = page_values(params)
 
     def ours_page() -> None:
         page = flow.audit.query(actor=actor, since=since, until=until, limit=50)
@@ -294,7 +328,7 @@ def reads(url: str, sample_ids: list[str]) -> None:
 
     def raw_page() -> None:
         cur = raw.cursor()
-        cur.execute(page_sql, params)
+        cur.execute(page_sql, page_args)
         assert 0 < len(cur.fetchall()) <= 51
 
     line(

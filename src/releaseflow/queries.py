@@ -127,8 +127,16 @@ class AuditQuery(BaseModel):
 
     def fingerprint(self) -> str:
         """A short digest of the query (binds a cursor to the query it came from)."""
-        plain = self.model_dump(mode="json")
-        return hashlib.sha256(canonical_bytes(plain)).hexdigest()[:16]
+        # keyed by the JSON text of the query (what model_dump(mode="json") holds,
+        # faithfully encoded): every page and cursor of one query digests it
+        return _fingerprint(self.model_dump_json())
+
+
+@functools.lru_cache(maxsize=1024)
+def _fingerprint(dumped: str) -> str:
+    """:meth:`AuditQuery.fingerprint` of a query whose JSON text is ``dumped``."""
+    plain = json.loads(dumped)
+    return hashlib.sha256(canonical_bytes(plain)).hexdigest()[:16]
 
 
 #: The filters callers may pass (``scope`` is set by the service only).

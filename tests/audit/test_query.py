@@ -309,3 +309,30 @@ def read_all_as(flow: rf.ReleaseFlow, actor: str) -> list[rf.AuditEntry]:
         cursor = page.next_cursor
         if cursor is None:
             return out
+
+
+def test_query_fingerprint_is_the_digest_of_its_canonical_form() -> None:
+    """The cached fingerprint equals the digest of the query's canonical JSON form."""
+    import hashlib
+    from datetime import UTC, timezone
+
+    from releaseflow.canonical import canonical_bytes
+    from releaseflow.queries import make_query
+
+    plus7 = timezone(timedelta(hours=7))
+    cases: list[dict[str, Any]] = [
+        {},
+        {"actor": "review.le", "since": datetime(2026, 1, 1, tzinfo=UTC)},
+        {"since": datetime(2026, 1, 1, 8, tzinfo=plus7)},  # the same instant
+        {"unit": "danang/stttt", "include_subunits": True, "role": "head"},
+        {"event": "approved", "order": "sequence"},
+    ]
+    seen = set()
+    for filters in cases:
+        for _ in range(2):  # computed, then from the cache
+            q = make_query(filters)
+            plain = q.model_dump(mode="json")
+            digest = hashlib.sha256(canonical_bytes(plain)).hexdigest()[:16]
+            assert q.fingerprint() == digest
+        seen.add(digest)
+    assert len(seen) == len(cases)  # different queries, different digests

@@ -344,3 +344,42 @@ def test_anchor_checks_agree(sql_store: SqlStore) -> None:
     assert not report.ok
     assert report.anchor_checked
     assert any("truncated" in p.problem for p in report.problems)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        # a later duplicate key is the one the model reads
+        lambda doc: doc[:-1] + ',"state":"released"}',
+        lambda doc: doc[:-1] + ',"version":99}',
+        lambda doc: doc.replace('"classification":"public"', '"classification":7'),
+        lambda doc: doc.replace('"version":', '"version":1.0,"x":', 1),
+        lambda doc: "[" + doc + "]",
+        lambda doc: doc[:-1] + ',"note":"\\ud800"}',  # a lone surrogate
+        lambda doc: doc[:7] + doc[7:43].upper() + doc[43:],  # the id in capitals
+        lambda doc: doc[:7] + doc[7:43].replace("-", "") + "    " + doc[43:],
+    ],
+)
+def test_request_states_read_documents_as_the_model_does(
+    flow: rf.ReleaseFlow, edit: Any
+) -> None:
+    """``_request_state`` gives the model's fields, or fails where the model fails."""
+    from releaseflow.storage.sql.repositories import _request_state
+    from tests.conftest import new_inquiry
+
+    flow.directory.bootstrap("admin", unit="agency")
+    flow.directory.grant("comms.nguyen", "comms_officer", unit="agency", by="admin")
+    doc = edit(new_inquiry(flow).model_dump_json())
+    try:
+        request = rf.Request.model_validate_json(doc)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        with pytest.raises(type(exc)):
+            _request_state(doc)
+        return
+    assert _request_state(doc) == (
+        request.id,
+        request.state,
+        request.version,
+        request.content_hash,
+        request.classification.value,
+    )

@@ -13,12 +13,13 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, cast
 from uuid import UUID
 
 import sqlalchemy as sa
+from pydantic import BaseModel
 
 from ...chain import RAW_FIELDS, ledger_for
 from ...models import AuditEntry
@@ -27,6 +28,8 @@ from .errors import translate
 
 if TYPE_CHECKING:
     from sqlalchemy.sql.compiler import SQLCompiler
+
+    from .store import SqlUnitOfWork
 
 __all__ = [
     "entries_from_rows",
@@ -365,15 +368,14 @@ def _quick(row: Sequence[Any], at_processor: Any) -> AuditEntry | None:
         rid = _uuid(rid)
         if rid is None:
             return None
-    at_kind = shape[12]
-    if at_kind is str:  # SQLite text from the raw driver
-        if _SQLITE_AT.fullmatch(at) is None:
+    if shape[12] is str:  # SQLite text from the raw driver
+        if _at_text(at) is None:
             return None
         try:  # parsing "+00:00" gives UTC itself, faster than .replace(tzinfo=)
             at = _fromiso(at + "+00:00")
         except ValueError:
             return None
-    elif at_kind is datetime and at.tzinfo is None:  # the driver's naive UTC
+    elif at.tzinfo is None:  # a datetime (the shape says so): the driver's naive UTC
         at = at.replace(tzinfo=UTC)
     else:
         at = _time(at, at_processor)
@@ -381,15 +383,23 @@ def _quick(row: Sequence[Any], at_processor: Any) -> AuditEntry | None:
             return None
     try:
         roles = _roles(roles_text)
-        payload = _payload(payload_text)
-    except (ValueError, TypeError, RecursionError):
+    except RecursionError:  # deeply nested JSON: validation decides
         return None
-    if roles is None or type(payload) is not dict:
+    if roles is None:
         return None
-    entry = AuditEntry.__new__(AuditEntry)
-    _set(
+    found = _payloads.get(payload_text)
+    if found is not None:
+        payload = dict(found)  # each entry owns its dict
+    else:
+        try:
+            payload = _payload(payload_text)
+        except (ValueError, TypeError, RecursionError):
+            return None
+        if type(payload) is not dict:
+            return None
+    entry = _new(AuditEntry)
+    _set_dict(
         entry,
-        "__dict__",
         {
             "ledger": ledger,
             "seq": seq,
@@ -412,10 +422,20 @@ def _quick(row: Sequence[Any], at_processor: Any) -> AuditEntry | None:
             "hash_alg": hash_alg,
         },
     )
-    _set(entry, "__pydantic_fields_set__", _FIELDS_SET.copy())
-    _set(entry, "__pydantic_extra__", None)
-    _set(entry, "__pydantic_private__", None)
+    _set_fields(entry, _FIELDS_SET.copy())
+    _set_extra(entry, None)
+    _set_private(entry, None)
     return entry
+
+
+# BaseModel's own slots, set through their descriptors (what object.__setattr__
+# finds by name, without the lookup): checked against model_validate in tests
+_new: Final = object.__new__
+_set_dict: Final = BaseModel.__dict__["__dict__"].__set__
+_set_fields: Final = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra: Final = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private: Final = BaseModel.__dict__["__pydantic_private__"].__set__
+_at_text: Final = _SQLITE_AT.fullmatch
 
 
 def _plain(m: dict[str, Any], at_processor: Any) -> bool:
@@ -470,10 +490,43 @@ def _plain(m: dict[str, Any], at_processor: Any) -> bool:
 # -- statements run on the driver's cursor --------------------------------------
 
 
+class _Prepared:
+    """A statement compiled for the driver's cursor, and how to read its rows."""
+
+    __slots__ = ("at_processor", "fixed", "keys", "names", "processors", "sql")
+
+    def __init__(
+        self,
+        sql: str,
+        names: tuple[str, ...] | None,
+        processors: dict[str, Any],
+        fixed: dict[str, Any],
+        at_processor: Any,
+    ) -> None:
+        self.sql = sql
+        self.names = names
+        self.processors = processors
+        self.fixed = fixed
+        self.at_processor = at_processor
+        self.keys: tuple[str, ...] | None = None
+        """The column names, once a run has read them from the cursor."""
+
+    def args(self, params: dict[str, Any]) -> Any:
+        """The driver's parameters: values processed as SQLAlchemy would."""
+        processors = self.processors
+        values = {
+            k: (processors[k](v) if k in processors and v is not None else v)
+            for k, v in params.items()
+        }
+        values.update(self.fixed)
+        names = self.names
+        return values if names is None else tuple(values[n] for n in names)
+
+
 @functools.lru_cache(maxsize=256)
 def _prepared(
-    stmt: sa.ClauseElement, dialect: sa.Dialect, schema: str | None
-) -> tuple[str, tuple[str, ...] | None, dict[str, Any], dict[str, Any]] | None:
+    stmt: sa.ClauseElement, table: sa.Table, dialect: sa.Dialect, schema: str | None
+) -> _Prepared | None:
     options: dict[str, Any] = {}
     if schema is not None:
         options = {
@@ -497,67 +550,58 @@ def _prepared(
         if not bind.required and bind.callable is None
     }
     fixed = {k: processors[k](v) if k in processors else v for k, v in fixed.items()}
-    return (
+    return _Prepared(
         str(compiled),
         None if names is None else tuple(names),
         dict(processors),
         fixed,
+        _at_processor(table, dialect),
     )
 
 
 def run_entries(
-    connection: sa.Connection,
+    uow: SqlUnitOfWork,
     table: sa.Table,
     stmt: sa.Select[Any],
     params: dict[str, Any],
-    schema: str | None,
-    fast_select: Callable[..., tuple[Sequence[str], list[Any]] | None] | None = None,
 ) -> list[AuditEntry]:
-    """Run a SELECT of whole audit rows and read them as entries.
+    """Run a SELECT of whole audit rows in ``uow`` and read them as entries.
 
     On SQLite and PostgreSQL the statement is compiled once per shape (every value
-    a bound parameter) and its SQL text run, values processed as SQLAlchemy
-    would: on the DB-API cursor through ``fast_select`` (the unit of work's
-    ``fast_select``, which answers None when cursor-execute listeners must see
-    the statement), else with ``exec_driver_sql``. Elsewhere it runs through
-    SQLAlchemy in full. The caller wraps driver errors (``translate``).
+    a bound parameter, the store's schema rendered in) and its SQL text run,
+    values processed as SQLAlchemy would: on the DB-API cursor through the unit
+    of work's ``fast_select`` (which answers None when cursor-execute listeners
+    must see the statement), else with ``exec_driver_sql``. Elsewhere it runs
+    through SQLAlchemy in full. The fast path never asks the unit of work for a
+    SQLAlchemy ``Connection`` (a ``read_once`` unit of work may hold only a DB-API
+    connection). The caller wraps driver errors (``translate``).
     """
-    dialect = connection.dialect
+    store = uow.store
+    dialect = store.engine.dialect
     prepared = (
-        _prepared(stmt, dialect, schema)
+        _prepared(stmt, table, dialect, store.schema)
         if dialect.name in ("sqlite", "postgresql")
         else None
     )
     if prepared is None:
-        result = connection.execute(stmt, params)
+        result = uow.connection.execute(stmt, params)
         return entries_from_rows(list(result.keys()), result.all())
-    sql, names, processors, fixed = prepared
-    values = {
-        k: (processors[k](v) if k in processors and v is not None else v)
-        for k, v in params.items()
-    }
-    values.update(fixed)
-    args = values if names is None else tuple(values[n] for n in names)
-    at_processor = _at_processor(table, dialect)
-    found = (
-        None if fast_select is None else fast_select(sql, args, names=_names.get(sql))
-    )
+    args = prepared.args(params)
+    found = uow.fast_select(prepared.sql, args, names=prepared.keys)
     if found is not None:
         keys, rows = found
-        if sql not in _names and len(_names) < 256:
-            _names[sql] = tuple(keys)
-        return entries_from_rows(keys, rows, at_processor=at_processor)
+        if prepared.keys is None:
+            # the text fixes them: every statement here selects the audit table's
+            # columns by name (reading the cursor's description costs an object
+            # per column on psycopg)
+            prepared.keys = tuple(keys)
+        return entries_from_rows(keys, rows, at_processor=prepared.at_processor)
     # exec_driver_sql: no compilation or result processing, but still SQLAlchemy's
     # execution (its events fire, e.g. before_cursor_execute; errors are wrapped)
-    result = connection.exec_driver_sql(sql, args)
+    result = uow.connection.exec_driver_sql(prepared.sql, args)
     return entries_from_rows(
-        list(result.keys()), result.fetchall(), at_processor=at_processor
+        list(result.keys()), result.fetchall(), at_processor=prepared.at_processor
     )
-
-
-# column names of each statement text run on the driver's cursor (the text fixes
-# them: every statement here selects the audit table's columns by name)
-_names: dict[str, tuple[str, ...]] = {}
 
 
 @functools.lru_cache(maxsize=64)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from pydantic_core import from_json
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...canonical import to_plain
@@ -38,6 +40,7 @@ from ...vocabulary import Classification
 from .audit_reads import iter_raw_rows, raw_statement, request_states, run_entries
 from .caches import DirectorySnapshot
 from .errors import translate
+from .raw_reads import translated
 
 if TYPE_CHECKING:
     from .store import SqlUnitOfWork
@@ -196,17 +199,23 @@ class SqlRequests:
 
 
 _HEX64 = frozenset("0123456789abcdef")
+_UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _request_state(doc: str) -> tuple[UUID, str, int, str, str]:
+    """A stored request's verify fields, read as ``Request.model_validate_json``.
+
+    The document is parsed by pydantic's own JSON parser (the one
+    ``model_validate_json`` uses, and faster than ``json.loads`` on documents of
+    this size); a document that does not read plainly is validated as a model.
+    """
     try:
-        data = json.loads(doc)
+        data = from_json(doc)
         rid, state, version = data["id"], data["state"], data["version"]
         content_hash, classification = data["content_hash"], data["classification"]
         if (
             type(rid) is str
-            and len(rid) == 36
-            and str(UUID(rid)) == rid
+            and _UUID_TEXT.fullmatch(rid) is not None  # what str(UUID(rid)) gives
             and type(state) is str
             and type(version) is int
             and version >= 1
@@ -401,20 +410,17 @@ class SqlAudit:
         One indexed SELECT (the request's existence is checked in it) with a
         statement built once per table; a trail is short, so it is fetched at once.
         """
-        stmt = _history_statement(self._t, self._uow.tables.requests)
-        with translate():
-            found = run_entries(
-                self._uow.connection,
-                self._t,
-                stmt,
-                {"rid": str(request_id)},
-                self._uow.store.schema,
-                self._uow.fast_select,
-            )
-        if not found and not self._uow.scalar(
-            self._uow.store.sql.request_version, {"id": str(request_id)}
-        ):
-            return None
+        uow = self._uow
+        stmt = _history_statement(self._t, uow.tables.requests)
+        rid = str(request_id)
+        with translated:
+            found = run_entries(uow, self._t, stmt, {"rid": rid})
+        if not found:
+            # no entries: is there such a request? (on the same cursor where the
+            # unit of work has one: a read_once keeps its raw connection)
+            row = uow.fast_row(uow.store.driver_sql.request_doc, {"id": rid})
+            if row is None or row[0] is None:
+                return None
         return found
 
     def iter_raw(
@@ -474,22 +480,11 @@ class SqlAudit:
         self, query: AuditQuery, *, after: AuditCursor | None, limit: int
     ) -> list[AuditEntry]:
         """One keyset page of entries matching ``query`` (every value bound)."""
-        with translate():
+        with translated:
             stmt, params = sql_statement(
-                self._uow.connection.dialect.name,
-                self._t,
-                query,
-                after=after,
-                limit=limit,
+                self._uow.store.dialect, self._t, query, after=after, limit=limit
             )
-            return run_entries(
-                self._uow.connection,
-                self._t,
-                stmt,
-                params,
-                self._uow.store.schema,
-                self._uow.fast_select,
-            )
+            return run_entries(self._uow, self._t, stmt, params)
 
 
 class SqlDirectory:

@@ -32,6 +32,7 @@ from ...chain import GENESIS_HASH
 from ...exceptions import ConflictError, StorageBusyError, StorageError
 from ...models import Request
 from . import engine as engines
+from . import raw_reads
 from .caches import DirectorySnapshot, StoreCaches
 from .errors import classify, is_driver_error, translate
 from .planning import SqlMedia, SqlPlans
@@ -399,17 +400,88 @@ class SqlSingleRead(SqlUnitOfWork):
     translation are those of every unit of work. Only for callers that run
     exactly one statement in it (or whose later statements may see a later
     snapshot without harm).
+
+    On SQLite and PostgreSQL it holds a DB-API connection checked out of the pool
+    (:mod:`.raw_reads`), not a SQLAlchemy ``Connection``: the compiled statements
+    of :meth:`fast_select`, :meth:`fast_row` and :meth:`fast_rowcount` run on its
+    cursor. Anything that asks for :attr:`connection` (a statement that needs
+    SQLAlchemy) gets an ordinary one, the raw connection going back to the pool
+    first. With cursor-execute listeners on the engine, or on a pooled connection
+    not yet checked by releaseflow, it opens an ordinary ``Connection`` at once.
     """
 
     def __init__(self, store: SqlStore) -> None:
         super().__init__(store, write=False)
+        self._lease: raw_reads.RawLease | None = None
+        self._single_options: dict[str, Any] | None = None
 
     def __enter__(self) -> SqlUnitOfWork:
         store = self.store
         options = store.single_read_options()
         if options is None:  # MariaDB: an ordinary read transaction
             return super().__enter__()
-        return self._open(options, begin=False)
+        self._single_options = options
+        store.check_fork()
+        if store.serial_lock is not None:
+            if not store.serial_lock.acquire(timeout=store.busy_timeout):
+                raise StorageBusyError("the in-memory database stayed locked too long")
+            self._locked = True
+        try:
+            leased = raw_reads.lease(store)
+        except BaseException:
+            self._release_lock()
+            raise
+        if leased is None:
+            self._release_lock()
+            return self._open(options, begin=False)
+        self._lease = leased
+        self._cursor = leased.cursor
+        self._fast = True
+        return self
+
+    @property
+    def connection(self) -> Connection:
+        """An ordinary connection (the raw one, if held, goes back to the pool)."""
+        if self._lease is not None:
+            self._give_back()
+            assert self._single_options is not None  # set with the lease
+            self._open(self._single_options, begin=False)
+        return super().connection
+
+    def _give_back(self) -> None:
+        leased, self._lease = self._lease, None
+        self._cursor = None
+        self._fast = False
+        try:
+            if leased is not None:
+                leased.release()
+        finally:
+            self._release_lock()
+
+    def fast_select(
+        self, sql: str, values: Any, *, names: Sequence[str] | None = None
+    ) -> tuple[Sequence[str], list[Sequence[Any]]] | None:
+        """:meth:`SqlUnitOfWork.fast_select`, on the raw connection when one is held."""
+        leased = self._lease
+        if leased is None:
+            return super().fast_select(sql, values, names=names)
+        return leased.select(sql, values, names)
+
+    def _driver_error(self, exc: Exception) -> Exception:
+        if self._lease is not None:
+            return self._lease.error(exc)
+        return super()._driver_error(exc)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._lease is None:
+            super().__exit__(*exc_info)
+            return
+        self._forget()
+        try:
+            self._give_back()
+        except StorageError:
+            if exc_info[0] is None:
+                raise
 
 
 class SqlStore:
