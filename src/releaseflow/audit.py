@@ -46,6 +46,7 @@ from .queries import (
     validate_limit,
 )
 from .text import canonical_actor_id
+from .trail import trail_problem
 from .vocabulary import AuditEvent, Role
 
 if TYPE_CHECKING:
@@ -258,27 +259,14 @@ class AuditService:
         replay: Replay,
         report: VerifyReport,
     ) -> None:
-        replayed = replay.replayed(rid)
-        problem: str | None
-        if replayed is None:
-            problem = "stored request has no audit entries"
-        elif replayed.problem:
-            problem = replayed.problem
-        elif (replayed.state, replayed.version, replayed.content_hash) != (
-            state,
-            version,
-            content_hash,
-        ):
-            problem = (
-                f"stored state {state!r} v{version} disagrees with the audit replay"
-                f" {replayed.state!r} v{replayed.version}"
-            )
-        elif replayed.classification != classification:
-            problem = (
-                f"stored classification {classification!r} disagrees"
-                f" with the audit replay {replayed.classification!r}"
-            )
-        else:
+        problem = trail_problem(
+            replay.replayed(rid),
+            state=state,
+            version=version,
+            content_hash=content_hash,
+            classification=classification,
+        )
+        if problem is None:
             return
         report.add(BadEntry(-1, version, rid, problem))
 

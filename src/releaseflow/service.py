@@ -29,6 +29,7 @@ from .definitions import Action, TransitionSpec, WorkflowDefinition
 from .exceptions import (
     ConflictError,
     IdempotencyKeyReuseError,
+    IntegrityError,
     InvalidTransitionError,
     MissingPayloadError,
     NotPermittedError,
@@ -53,6 +54,7 @@ from .ports import Store, UnitOfWork
 from .scheduling import CalendarChange, SweepReport
 from .text import MAX_SHORT, canonical_actor_id, clean_json, clean_text
 from .tracking import DeadlinePlanner, DeadlineView
+from .trail import request_trail_problem
 from .vocabulary import (
     REFUSAL_GROUNDS_BY_FAMILY,
     AuditEvent,
@@ -895,6 +897,13 @@ class ReleaseFlow:
     def _load(
         self, uow: UnitOfWork, rid: UUID, expected: int | None, *, hook: bool = True
     ) -> Request:
+        """The stored request, checked against its audit trail, at ``expected``.
+
+        Every decision path loads through here (or takes a request the store
+        remembers committing, which the compare-and-set confirms): a stored row
+        that disagrees with its audit trail -- changed outside the engine -- is
+        refused with ``IntegrityError`` before any decision is made on it.
+        """
         request = uow.requests.get(rid)
         if hook:
             self._call_hook("after_load")
@@ -905,7 +914,26 @@ class ReleaseFlow:
                 expected_version=expected,
                 actual_version=request.version,
             )
+        self._check_trail(uow, request)
         return request
+
+    @staticmethod
+    def _check_trail(uow: UnitOfWork, request: Request) -> None:
+        """Refuse a request whose stored state its audit entries do not rebuild."""
+        fetch = getattr(uow.audit, "history", None)
+        entries: Iterable[AuditEntry] | None = (
+            fetch(request.id)
+            if fetch is not None
+            else uow.audit.entries(request_id=request.id)
+        )
+        problem = request_trail_problem(request, entries or ())
+        if problem is not None:
+            raise IntegrityError(
+                f"request {request.id} disagrees with its audit trail ({problem});"
+                " nothing is decided on it until it is repaired (see verify())",
+                request_id=str(request.id),
+                problem=problem,
+            )
 
     def _load_known(
         self, uow: UnitOfWork, rid: UUID, expected: int | None

@@ -44,6 +44,8 @@ _GrantKey = tuple[str, str, str]
 class _Data:
     requests: dict[UUID, Request] = field(default_factory=dict)
     entries: dict[int, list[AuditEntry]] = field(default_factory=dict)
+    by_request: dict[UUID, list[AuditEntry]] = field(default_factory=dict)
+    """Each request's committed entries, oldest first (an index over ``entries``)."""
     grants: dict[_GrantKey, Grant] = field(default_factory=dict)
     authorisations: dict[UUID, Authorisation] = field(default_factory=dict)
     idempotency: dict[str, IdempotencyRecord] = field(default_factory=dict)
@@ -205,6 +207,22 @@ class _Audit:
             for entry in self._ledger(number):
                 if request_id is None or entry.request_id == request_id:
                     yield entry
+
+    def history(self, request_id: UUID) -> list[AuditEntry] | None:
+        """Every entry of one request, oldest first; None if no such request.
+
+        Read from the per-request index, so a write path's check of a request
+        against its trail does not scan the whole log.
+        """
+        uow = self._uow
+        if (
+            request_id not in uow.data.requests
+            and request_id not in uow.staged.requests
+        ):
+            return None
+        found = list(uow.data.by_request.get(request_id, ()))
+        found += [e for e in uow.staged.entries if e.request_id == request_id]
+        return found
 
     def query(
         self, query: AuditQuery, *, after: AuditCursor | None, limit: int
@@ -532,6 +550,8 @@ class InMemoryUnitOfWork:
         data.requests.update(staged.requests)
         for entry in staged.entries:
             data.entries.setdefault(entry.ledger, []).append(entry)
+            if entry.request_id is not None:
+                data.by_request.setdefault(entry.request_id, []).append(entry)
         for key, grant in staged.grants.items():
             if grant is None:
                 data.grants.pop(key, None)
