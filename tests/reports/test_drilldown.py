@@ -227,3 +227,37 @@ def test_drilldown_by_query_is_one_snapshot_of_the_requests(
         sa.event.remove(store.engine, "after_cursor_execute", concurrent_write)
     assert fired
     assert ids == full.totals.received.ids
+
+
+@pytest.mark.parametrize(
+    ("period", "kw"),
+    [
+        ("2026-Q3", {"unit": "danang/soyte"}),
+        ("2026-Q3", {"kinds": ["press_inquiry", "correction_request"]}),
+        ("2026-Q3", {"unit": "danang", "as_of": AS_OF}),
+        ("2025-Q4", {}),
+    ],
+    ids=["unit", "kinds", "subunits_as_of", "empty"],
+)
+def test_drilldown_by_query_keeps_the_reports_unit_and_kinds(
+    seeded: rf.ReleaseFlow, period: str, kw: dict[str, Any]
+) -> None:
+    """Narrowed reports and an empty period drill down to the full report's ids.
+
+    Every figure of a report narrowed by unit (with sub-units) or kinds, or of an
+    empty period.
+    """
+    counted = reports.build(seeded, period, ids=False, **kw)
+    full = reports.build(seeded, period, **kw)
+    want = {(r.section, r.key, r.metric): r.ids for r in full.rows()}
+    rows = list(counted.rows())
+    assert rows
+    for row in rows:
+        ids = reports.drilldown(seeded, counted, row.section, row.key, row.metric)
+        assert ids == want[(row.section, row.key, row.metric)], row
+    received = full.totals.received.value
+    if period == "2025-Q4":
+        assert received == 0
+    else:
+        # narrowed: fewer than the whole quarter, but not nothing
+        assert 0 < received < reports.build(seeded, period).totals.received.value
