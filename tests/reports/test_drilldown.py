@@ -174,3 +174,90 @@ def test_drilldown_by_query_rebuilds_nothing(
         assert ids == want[(row.section, row.key, row.metric)], row
     with pytest.raises(AssertionError, match="rebuilt"):
         reports.drilldown(seeded, counted, "deadlines", "all", "met")
+
+
+def test_drilldown_by_query_is_one_snapshot_of_the_requests(
+    seeded: rf.ReleaseFlow,
+) -> None:
+    """A request changed by another writer during a drill-down is counted once.
+
+    The servers read committed: two statements of one read transaction may see two
+    snapshots. A request settled at the cut-off that another writer changes right
+    after the drill-down's first read must not be found settled by one statement
+    and moving by the next (listed twice, the drill-down would refuse the report).
+    """
+    import sqlalchemy as sa
+
+    store: Any = seeded.store
+    if not hasattr(store, "tables"):
+        pytest.skip("only SQL stores answer drill-downs by query")
+    counted = reports.build(seeded, "2026-Q3", as_of=AS_OF, ids=False)
+    full = reports.build(seeded, "2026-Q3", as_of=AS_OF)
+    settled = [
+        r
+        for r in brute.requests(seeded)
+        if r.received_at < AS_OF and r.updated_at < AS_OF
+    ]
+    assert settled
+    target = str(min(settled, key=lambda r: str(r.id)).id)
+    assert target in full.totals.received.listed
+    t = store.tables.requests
+    fired: list[str] = []
+
+    def concurrent_write(conn: Any, *_args: Any) -> None:
+        if fired or conn.info.get("rf_test_writer"):
+            return
+        fired.append(target)
+        with store.engine.connect() as other:
+            other.info["rf_test_writer"] = True
+            other = other.execution_options(**store.uow_options(True))
+            with other.begin():
+                other.execute(
+                    sa.update(t)
+                    .where(t.c.id == target)
+                    .values(updated_at=datetime(2026, 10, 1, 2, tzinfo=UTC))
+                )
+
+    if store.memory:
+        pytest.skip("one in-memory connection: no second writer")
+    sa.event.listen(store.engine, "after_cursor_execute", concurrent_write)
+    try:
+        ids = reports.drilldown(seeded, counted, "totals", "all", "received")
+    finally:
+        sa.event.remove(store.engine, "after_cursor_execute", concurrent_write)
+    assert fired
+    assert ids == full.totals.received.ids
+
+
+@pytest.mark.parametrize(
+    ("period", "kw"),
+    [
+        ("2026-Q3", {"unit": "danang/soyte"}),
+        ("2026-Q3", {"kinds": ["press_inquiry", "correction_request"]}),
+        ("2026-Q3", {"unit": "danang", "as_of": AS_OF}),
+        ("2025-Q4", {}),
+    ],
+    ids=["unit", "kinds", "subunits_as_of", "empty"],
+)
+def test_drilldown_by_query_keeps_the_reports_unit_and_kinds(
+    seeded: rf.ReleaseFlow, period: str, kw: dict[str, Any]
+) -> None:
+    """Narrowed reports and an empty period drill down to the full report's ids.
+
+    Every figure of a report narrowed by unit (with sub-units) or kinds, or of an
+    empty period.
+    """
+    counted = reports.build(seeded, period, ids=False, **kw)
+    full = reports.build(seeded, period, **kw)
+    want = {(r.section, r.key, r.metric): r.ids for r in full.rows()}
+    rows = list(counted.rows())
+    assert rows
+    for row in rows:
+        ids = reports.drilldown(seeded, counted, row.section, row.key, row.metric)
+        assert ids == want[(row.section, row.key, row.metric)], row
+    received = full.totals.received.value
+    if period == "2025-Q4":
+        assert received == 0
+    else:
+        # narrowed: fewer than the whole quarter, but not nothing
+        assert 0 < received < reports.build(seeded, period).totals.received.value

@@ -107,13 +107,16 @@ def figure_ids(
             *_unit_filter(r.c.unit, window.unit),
             *_kind_filter(r.c.kind, window),
         ]
-        found = [
-            i for (i,) in conn.execute(sa.select(r.c.id).where(*scope, settled, *conds))
-        ]
-        moving = [
-            i
-            for (i,) in conn.execute(sa.select(r.c.id).where(*scope, sa.not_(settled)))
-        ]
+        # One statement, so one snapshot: the servers read committed, and a request
+        # another writer changes between two statements would be found settled by
+        # the first and moving by the second (listed twice).
+        stmt = sa.select(r.c.id, sa.case((settled, 1), else_=0)).where(
+            *scope, sa.or_(sa.and_(settled, *conds), sa.not_(settled))
+        )
+        found: list[str] = []
+        moving: list[str] = []
+        for i, ok in conn.execute(stmt):
+            (found if ok else moving).append(i)
         replayed = _replay(uow, window, moving) if moving else []
     if replayed:
         found += _moving_ids(report, replayed, section, key, metric, cutoff)
