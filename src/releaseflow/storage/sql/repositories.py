@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...canonical import to_plain
-from ...chain import RAW_FIELDS, seal
+from ...chain import RAW_FIELDS, Sealed, seal_stored
 from ...exceptions import ConflictError, RequestNotFoundError
 from ...models import (
     AuditEntry,
@@ -269,11 +269,15 @@ class SqlAudit:
 
     def append(self, entry: AuditEntry) -> None:
         """Store ``entry`` and advance its ledger head (compare-and-set on the head)."""
+        self._append(entry, None)
+
+    def _append(self, entry: AuditEntry, sealed: Sealed | None) -> None:
+        """:meth:`append`; ``sealed`` (from ``seal_stored``) carries its JSON texts."""
         self._uow.check_write()
         if not self._advance(entry):
             self._head_moved = True
             raise ConflictError(f"audit ledger {entry.ledger} moved on")
-        self._insert(entry)
+        self._insert(entry, sealed)
 
     def append_next(self, ledger: int, draft: Mapping[str, Any]) -> AuditEntry:
         """Seal ``draft`` after ``ledger``'s head, store it and return it.
@@ -295,10 +299,13 @@ class SqlAudit:
         if guess is None and caches.head_misses < 0.5:
             guess = cached
         if guess is not None:
-            entry = seal(draft, ChainHead(ledger=ledger, seq=guess[0], hash=guess[1]))
+            sealed = seal_stored(
+                draft, ChainHead(ledger=ledger, seq=guess[0], hash=guess[1])
+            )
+            entry = sealed.entry
             self._head_moved = False
             try:
-                self.append(entry)
+                self._append(entry, sealed)
             except ConflictError:
                 if not self._head_moved:
                     raise  # not the head: e.g. a unique violation on the INSERT
@@ -311,9 +318,9 @@ class SqlAudit:
         if guess is None and cached is not None:
             # learn whether the cached head would have served
             caches.note_head(stale=cached != (head.seq, head.hash))
-        entry = seal(draft, head)
-        self.append(entry)
-        return entry
+        sealed = seal_stored(draft, head)
+        self._append(sealed.entry, sealed)
+        return sealed.entry
 
     def _advance(self, entry: AuditEntry) -> bool:
         moved = self._uow.fast_rowcount(
@@ -328,14 +335,20 @@ class SqlAudit:
         )
         return moved == 1
 
-    def _insert(self, entry: AuditEntry) -> None:
+    def _insert(self, entry: AuditEntry, sealed: Sealed | None) -> None:
         self._uow.fast_rowcount(
-            self._uow.store.driver_sql.audit_insert, self._row(entry)
+            self._uow.store.driver_sql.audit_insert, self._row(entry, sealed)
         )
         self._uow.heads_written[entry.ledger] = (entry.seq, entry.hash)
 
     @staticmethod
-    def _row(entry: AuditEntry) -> dict[str, Any]:
+    def _row(entry: AuditEntry, sealed: Sealed | None = None) -> dict[str, Any]:
+        """The stored row of ``entry``; the JSON texts from ``sealed`` when given
+        (the same text ``_json`` makes: ``seal_stored`` made the values plain)."""
+        if sealed is not None:
+            roles, payload = sealed.roles_json, sealed.payload_json
+        else:
+            roles, payload = _json(list(entry.roles)), _json(entry.payload)
         return {
             "ledger": entry.ledger,
             "seq": entry.seq,
@@ -350,9 +363,9 @@ class SqlAudit:
             "to_state": entry.to_state,
             "trigger": entry.trigger,
             "actor": entry.actor,
-            "roles": _json(list(entry.roles)),
+            "roles": roles,
             "at": entry.at,
-            "payload": _json(entry.payload),
+            "payload": payload,
             "content_hash": entry.content_hash,
             "prev_hash": entry.prev_hash,
             "hash": entry.hash,
