@@ -272,12 +272,31 @@ class SqlAudit:
         self._append(entry, None)
 
     def _append(self, entry: AuditEntry, sealed: Sealed | None) -> None:
-        """:meth:`append`; ``sealed`` (from ``seal_stored``) carries its JSON texts."""
+        """:meth:`append`; ``sealed`` (from ``seal_stored``) carries its JSON texts.
+
+        PostgreSQL runs the head compare-and-set and the INSERT as one statement
+        (the row is inserted only if the head moved): one round trip, same outcome.
+        """
         self._uow.check_write()
-        if not self._advance(entry):
+        combined = self._uow.store.driver_sql.audit_append
+        if combined is None:
+            if not self._advance(entry):
+                self._head_moved = True
+                raise ConflictError(f"audit ledger {entry.ledger} moved on")
+            self._insert(entry, sealed)
+            return
+        params = self._row(entry, sealed)
+        params.update(
+            b_ledger=entry.ledger,
+            b_seq=entry.seq - 1,
+            b_hash=entry.prev_hash,
+            v_seq=entry.seq,
+            v_hash=entry.hash,
+        )
+        if self._uow.fast_rowcount(combined, params) != 1:
             self._head_moved = True
             raise ConflictError(f"audit ledger {entry.ledger} moved on")
-        self._insert(entry, sealed)
+        self._uow.heads_written[entry.ledger] = (entry.seq, entry.hash)
 
     def append_next(self, ledger: int, draft: Mapping[str, Any]) -> AuditEntry:
         """Seal ``draft`` after ``ledger``'s head, store it and return it.
@@ -343,8 +362,10 @@ class SqlAudit:
 
     @staticmethod
     def _row(entry: AuditEntry, sealed: Sealed | None = None) -> dict[str, Any]:
-        """The stored row of ``entry``; the JSON texts from ``sealed`` when given
-        (the same text ``_json`` makes: ``seal_stored`` made the values plain)."""
+        """The stored row of ``entry``; its JSON texts from ``sealed`` if given.
+
+        (The same text ``_json`` makes: ``seal_stored`` made the values plain.)
+        """
         if sealed is not None:
             roles, payload = sealed.roles_json, sealed.payload_json
         else:

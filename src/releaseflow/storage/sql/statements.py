@@ -60,6 +60,7 @@ class Statements:
     head_select_locked: Any
     head_advance: Any
     audit_insert: Any
+    audit_append: Any
     directory_version: Any
     directory_version_shared: Any
     grants_of_actor: Any
@@ -75,6 +76,15 @@ def build_statements(t: Tables) -> Statements:
         h.c.ledger == sa.bindparam("ledger")
     )
     directory = sa.select(d.c.version).where(d.c.id == 1)
+    head_advance = (
+        sa.update(h)
+        .where(
+            h.c.ledger == sa.bindparam("b_ledger"),
+            h.c.seq == sa.bindparam("b_seq"),
+            h.c.hash == sa.bindparam("b_hash"),
+        )
+        .values(seq=sa.bindparam("v_seq"), hash=sa.bindparam("v_hash"))
+    )
     return Statements(
         request_doc=sa.select(r.c.doc).where(r.c.id == sa.bindparam("id")),
         request_version=sa.select(r.c.version).where(r.c.id == sa.bindparam("id")),
@@ -87,14 +97,9 @@ def build_statements(t: Tables) -> Statements:
         request_blind=sa.update(r).where(r.c.id == sa.bindparam("b_id")).values(values),
         head_select=head_select,
         head_select_locked=head_select.with_for_update(),
-        head_advance=sa.update(h)
-        .where(
-            h.c.ledger == sa.bindparam("b_ledger"),
-            h.c.seq == sa.bindparam("b_seq"),
-            h.c.hash == sa.bindparam("b_hash"),
-        )
-        .values(seq=sa.bindparam("v_seq"), hash=sa.bindparam("v_hash")),
+        head_advance=head_advance,
         audit_insert=sa.insert(t.audit),
+        audit_append=_audit_append(t, head_advance),
         directory_version=directory,
         directory_version_shared=directory.with_for_update(read=True),
         grants_of_actor=sa.select(g)
@@ -108,6 +113,28 @@ def build_statements(t: Tables) -> Statements:
         idempotency_get=sa.select(t.idempotency.c.record).where(
             t.idempotency.c.key == sa.bindparam("key")
         ),
+    )
+
+
+def _audit_append(t: Tables, head_advance: Any) -> Any:
+    """Head compare-and-set and audit INSERT as one statement (PostgreSQL).
+
+    ``WITH adv AS (UPDATE heads … WHERE seq = :b_seq AND hash = :b_hash RETURNING
+    ledger) INSERT INTO audit (…) SELECT :ledger, … FROM adv``: the row is inserted
+    only if the head row moved, so the statement's row count (1 or 0) is the
+    compare-and-set's, in one round trip instead of two. The selected binds carry
+    the column types (psycopg renders ``::TYPE`` casts without a length, so a
+    too-long value still fails on assignment, as in a plain INSERT).
+    """
+    advanced = head_advance.returning(t.heads.c.ledger).cte("rf_advanced")
+    columns = list(t.audit.c)
+    rows = sa.select(
+        *[sa.bindparam(c.name, type_=c.type) for c in columns]
+    ).select_from(advanced)
+    return (
+        sa.insert(t.audit)
+        .from_select([c.name for c in columns], rows)
+        .add_cte(advanced)
     )
 
 
@@ -166,6 +193,8 @@ class DriverStatements:
     head_select_locked: DriverSql
     head_advance: DriverSql
     audit_insert: DriverSql
+    audit_append: DriverSql | None
+    """PostgreSQL: head advance and audit INSERT in one statement; else None."""
 
 
 def _driver_sql(stmt: Any, dialect: Dialect, schema: str | None) -> DriverSql:
@@ -212,4 +241,9 @@ def build_driver_statements(
         head_select_locked=_driver_sql(sql.head_select_locked, dialect, schema),
         head_advance=_driver_sql(sql.head_advance, dialect, schema),
         audit_insert=_driver_sql(sql.audit_insert, dialect, schema),
+        audit_append=(
+            _driver_sql(sql.audit_append, dialect, schema)
+            if dialect.name == "postgresql"
+            else None
+        ),
     )
