@@ -142,6 +142,51 @@ def test_a_warm_transition_runs_its_few_statements(
     assert flow.audit.verify().ok
 
 
+def test_with_writers_sharing_the_ledger_the_cas_returns_the_locked_head(
+    flow_store: tuple[rf.ReleaseFlow, SqlStore], other: rf.ReleaseFlow
+) -> None:
+    """Cached heads keep turning out stale: the append goes straight to the lock.
+
+    PostgreSQL folds the head's ``SELECT … FOR UPDATE`` into the request's
+    compare-and-set (three statements); elsewhere it is a statement of its own.
+    Either way the entry chains after the head another writer left, and a
+    request another writer moved is still a conflict that writes nothing.
+    """
+    flow, store = flow_store
+    request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+    request = _toggle(flow, request)
+    ledger = ledger_for(str(request.id), store.ledger_count)
+    # another writer on the same ledger: this store's cached head is stale now
+    elsewhere = other.fire(new_inquiry(other).id, "triage", actor="spoke.tran")
+    while ledger_for(str(elsewhere.id), store.ledger_count) != ledger:
+        elsewhere = other.fire(new_inquiry(other).id, "triage", actor="spoke.tran")
+    store.caches.head_misses = 1.0
+    with _Statements(store) as seen:
+        request = _toggle(flow, request)
+    begin = ["BEGIN"] if store.is_sqlite else []
+    if store.dialect == "postgresql":
+        writes = ["WITH requests", "WITH ledger_heads"]
+    else:
+        writes = [
+            "UPDATE requests",
+            "SELECT ledger_heads",
+            "UPDATE ledger_heads",
+            "INSERT audit_entries",
+        ]
+    assert seen == [*begin, "SELECT directory_state", *writes]
+    assert flow.get(request.id) == request
+    assert flow.audit.heads()[ledger].seq == store.caches.head(ledger)[0]  # type: ignore[index]
+    moved = other.fire(request.id, TOGGLE[request.state], actor="coord.bui")
+    entries = len(flow.audit.history(request.id))
+    store.caches.head_misses = 1.0
+    with pytest.raises(ConflictError) as caught:
+        _toggle(flow, request)
+    assert caught.value.actual_version == moved.version
+    assert len(flow.audit.history(request.id)) == entries
+    assert flow.get(request.id) == moved
+    assert flow.audit.verify().ok
+
+
 def test_without_expected_version_the_request_is_read(
     flow_store: tuple[rf.ReleaseFlow, SqlStore],
 ) -> None:

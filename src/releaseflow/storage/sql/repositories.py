@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...canonical import to_plain
-from ...chain import RAW_FIELDS, Sealed, seal_stored
+from ...chain import RAW_FIELDS, Sealed, ledger_for, seal_stored
 from ...exceptions import ConflictError, RequestNotFoundError
 from ...models import (
     AuditEntry,
@@ -123,6 +123,8 @@ class SqlRequests:
             params["b_id"] = str(request.id)
             params["b_expected"] = expected_version
             driver = store.driver_sql
+            if self._cas_locking_head(request, params):
+                return
             cas = driver.request_cas if store.version_check else driver.request_blind
             if self._uow.fast_rowcount(cas, params) == 1:
                 self._uow.requests_written[str(request.id)] = request
@@ -136,6 +138,31 @@ class SqlRequests:
             expected_version=expected_version,
             actual_version=int(actual),
         )
+
+    def _cas_locking_head(self, request: Request, params: dict[str, Any]) -> bool:
+        """PostgreSQL, several writers on the request's ledger: CAS and head lock.
+
+        When the audit append will go straight to ``SELECT … FOR UPDATE`` on the
+        head (cached heads keep turning out stale, and this transaction has not
+        advanced that ledger), the compare-and-set also returns that head locked,
+        in one round trip; ``append_next`` then seals on it. True when the CAS
+        matched (the head is then in ``heads_locked``); False to run the plain CAS
+        (also when it did not match: it matches nothing again and reports why).
+        """
+        uow = self._uow
+        store = uow.store
+        stmt = store.driver_sql.request_cas_locking
+        if stmt is None or not store.version_check or store.caches.head_misses < 0.5:
+            return False
+        ledger = ledger_for(str(request.id), store.ledger_count)
+        if ledger in uow.heads_written or ledger in uow.heads_locked:
+            return False
+        row = uow.fast_row(stmt, {**params, "ledger": ledger})
+        if row is None:
+            return False  # the CAS matched nothing: the plain path reports why
+        uow.heads_locked[ledger] = (int(row[0]), str(row[1]))
+        uow.requests_written[str(request.id)] = request
+        return True
 
     def find(self, query: RequestQuery) -> list[Request]:
         """Requests matching ``query``, newest first."""
@@ -297,6 +324,7 @@ class SqlAudit:
             self._head_moved = True
             raise ConflictError(f"audit ledger {entry.ledger} moved on")
         self._uow.heads_written[entry.ledger] = (entry.seq, entry.hash)
+        self._uow.heads_locked.pop(entry.ledger, None)
 
     def append_next(self, ledger: int, draft: Mapping[str, Any]) -> AuditEntry:
         """Seal ``draft`` after ``ledger``'s head, store it and return it.
@@ -312,6 +340,22 @@ class SqlAudit:
         self._uow.check_write()
         uow = self._uow
         caches = uow.store.caches
+        locked = uow.heads_locked.pop(ledger, None)
+        if locked is not None:  # read FOR UPDATE with the request's CAS
+            known = caches.head(ledger)
+            if known is not None:  # learn whether the cached head would have served
+                caches.note_head(stale=known != locked)
+            sealed = seal_stored(
+                draft, ChainHead(ledger=ledger, seq=locked[0], hash=locked[1])
+            )
+            self._head_moved = False
+            try:
+                self._append(sealed.entry, sealed)
+            except ConflictError:
+                if not self._head_moved:
+                    raise
+            else:
+                return sealed.entry
         own = uow.heads_written.get(ledger)
         cached = caches.head(ledger)
         guess = own
@@ -359,6 +403,7 @@ class SqlAudit:
             self._uow.store.driver_sql.audit_insert, self._row(entry, sealed)
         )
         self._uow.heads_written[entry.ledger] = (entry.seq, entry.hash)
+        self._uow.heads_locked.pop(entry.ledger, None)
 
     @staticmethod
     def _row(entry: AuditEntry, sealed: Sealed | None = None) -> dict[str, Any]:

@@ -55,6 +55,7 @@ class Statements:
     request_version: Any
     request_insert: Any
     request_cas: Any
+    request_cas_locking: Any
     request_blind: Any
     head_select: Any
     head_select_locked: Any
@@ -85,15 +86,19 @@ def build_statements(t: Tables) -> Statements:
         )
         .values(seq=sa.bindparam("v_seq"), hash=sa.bindparam("v_hash"))
     )
+    request_cas = (
+        sa.update(r)
+        .where(
+            r.c.id == sa.bindparam("b_id"), r.c.version == sa.bindparam("b_expected")
+        )
+        .values(values)
+    )
     return Statements(
         request_doc=sa.select(r.c.doc).where(r.c.id == sa.bindparam("id")),
         request_version=sa.select(r.c.version).where(r.c.id == sa.bindparam("id")),
         request_insert=sa.insert(r),
-        request_cas=sa.update(r)
-        .where(
-            r.c.id == sa.bindparam("b_id"), r.c.version == sa.bindparam("b_expected")
-        )
-        .values(values),
+        request_cas=request_cas,
+        request_cas_locking=_cas_locking_head(t, request_cas),
         request_blind=sa.update(r).where(r.c.id == sa.bindparam("b_id")).values(values),
         head_select=head_select,
         head_select_locked=head_select.with_for_update(),
@@ -113,6 +118,27 @@ def build_statements(t: Tables) -> Statements:
         idempotency_get=sa.select(t.idempotency.c.record).where(
             t.idempotency.c.key == sa.bindparam("key")
         ),
+    )
+
+
+def _cas_locking_head(t: Tables, request_cas: Any) -> Any:
+    """The request compare-and-set, returning its ledger head locked (PostgreSQL).
+
+    ``WITH moved AS (UPDATE requests … RETURNING id) SELECT seq, hash FROM heads
+    WHERE ledger = :ledger AND EXISTS (SELECT FROM moved) FOR UPDATE OF heads``:
+    the head row, locked, when the CAS matched; no row when it did not. One round
+    trip for a transition whose cached head is likely stale (several writers on
+    its ledger). The head is locked only after the request row (its qualification
+    reads the UPDATE's result), the order of the two-statement path, so two
+    writers of one request still meet at the request row, not in a deadlock.
+    """
+    r, h = t.requests, t.heads
+    moved = request_cas.returning(r.c.id).cte("rf_moved")
+    return (
+        sa.select(h.c.seq, h.c.hash)
+        .where(h.c.ledger == sa.bindparam("ledger"), sa.exists(sa.select(moved.c.id)))
+        .with_for_update(of=h)
+        .add_cte(moved)
     )
 
 
@@ -187,6 +213,8 @@ class DriverStatements:
 
     request_doc: DriverSql
     request_cas: DriverSql
+    request_cas_locking: DriverSql | None
+    """PostgreSQL: the CAS returning the locked ledger head; else None."""
     request_blind: DriverSql
     directory_version: DriverSql
     directory_version_shared: DriverSql
@@ -233,6 +261,11 @@ def build_driver_statements(
     return DriverStatements(
         request_doc=_driver_sql(sql.request_doc, dialect, schema),
         request_cas=_driver_sql(sql.request_cas, dialect, schema),
+        request_cas_locking=(
+            _driver_sql(sql.request_cas_locking, dialect, schema)
+            if dialect.name == "postgresql"
+            else None
+        ),
         request_blind=_driver_sql(sql.request_blind, dialect, schema),
         directory_version=_driver_sql(sql.directory_version, dialect, schema),
         directory_version_shared=_driver_sql(

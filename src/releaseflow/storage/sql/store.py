@@ -88,6 +88,8 @@ class SqlUnitOfWork:
         self._raw_lost = False
         self.heads_written: dict[int, tuple[int, str]] = {}
         """Ledger heads this unit of work advanced (published on commit)."""
+        self.heads_locked: dict[int, tuple[int, str]] = {}
+        """Ledger heads read ``FOR UPDATE`` in this transaction (and not yet advanced)."""
         self.requests_written: dict[str, Request] = {}
         """Requests this unit of work stored (published on commit)."""
         self.directory_seen: DirectorySnapshot | None = None
@@ -533,6 +535,7 @@ class SqlUnitOfWork:
     def _forget(self) -> None:
         """Drop what this transaction read and wrote: none of it gets published."""
         self.heads_written = {}
+        self.heads_locked = {}
         self.requests_written = {}
         self.directory_seen = None
         self.directory_dirty = False
