@@ -554,3 +554,63 @@ def test_a_too_long_entry_value_is_refused_and_nothing_is_written(
     assert flow.audit.heads() == heads
     assert len(flow.audit.history(request.id)) == entries
     assert flow.audit.verify().ok
+
+
+# -- the compare-and-set's SET list ------------------------------------------------
+
+
+def _updates(store: SqlStore) -> tuple[list[str], Any]:
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        text = str(args[2])
+        if "UPDATE" in text and store.tables.prefix + "requests" in text:
+            seen.append(text)
+
+    return seen, record
+
+
+def test_a_transition_leaves_unchanged_identity_columns_out_of_its_update(
+    flow_store: tuple[rf.ReleaseFlow, SqlStore],
+) -> None:
+    """SQLite rewrites every index whose column is SET: unchanged ones are not."""
+    import re
+
+    flow, store = flow_store
+    request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+    seen, record = _updates(store)
+    sa.event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        request = _toggle(flow, request)  # remembered request: no read
+        request = flow.fire(request.id, TOGGLE[request.state], actor="coord.bui")
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", record)
+    assert len(seen) == 2
+    for text in seen:
+        assert re.search(r"\bstate\s*=", text)
+        for column in ("created_at", "received_at", "unit", "kind", "created_by"):
+            assert not re.search(rf"\b{column}\s*=", text), column
+    assert flow.get(request.id) == request
+    assert flow.audit.verify().ok
+
+
+def test_a_changed_identity_column_is_written(
+    flow_store: tuple[rf.ReleaseFlow, SqlStore],
+) -> None:
+    """An update that moves the request to another unit stores the new unit."""
+    flow, store = flow_store
+    request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+    moved = request.model_copy(
+        update={"unit": "agency/other", "version": request.version + 1}
+    )
+    with store.unit_of_work() as uow:
+        assert uow.requests.get(request.id) == request
+        uow.requests.update(moved, expected_version=request.version)
+        uow.commit()
+    t = store.tables.requests
+    with store.engine.connect() as conn:
+        unit = conn.execute(
+            sa.select(t.c.unit).where(t.c.id == str(request.id))
+        ).scalar_one()
+    assert unit == "agency/other"
+    assert flow.get(request.id) == moved

@@ -65,6 +65,8 @@ class SqlRequests:
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
         self._t = uow.tables.requests
+        self._seen: dict[str, Request] = {}
+        """Requests this unit of work read or took from the cache, by id."""
 
     def _row(self, request: Request) -> dict[str, Any]:
         return {
@@ -91,14 +93,19 @@ class SqlRequests:
         )
         if row is None or row[0] is None:
             raise RequestNotFoundError(request_id)
-        return Request.model_validate_json(row[0])
+        request = Request.model_validate_json(row[0])
+        self._seen[str(request_id)] = request
+        return request
 
     def known(self, request_id: UUID, version: int) -> Request | None:
         """The request at ``version`` if this process committed it; no query.
 
         A guess to be confirmed by the compare-and-set of :meth:`update`.
         """
-        return self._uow.store.caches.request(str(request_id), version)
+        known = self._uow.store.caches.request(str(request_id), version)
+        if known is not None:
+            self._seen[str(request_id)] = known
+        return known
 
     def add(self, request: Request) -> None:
         """Insert a new request (``ConflictError`` if the id exists)."""
@@ -123,9 +130,13 @@ class SqlRequests:
             params["b_id"] = str(request.id)
             params["b_expected"] = expected_version
             driver = store.driver_sql
-            if self._cas_locking_head(request, params):
+            slim = self._same_identity(request, expected_version)
+            if self._cas_locking_head(request, params, slim=slim):
                 return
-            cas = driver.request_cas if store.version_check else driver.request_blind
+            if not store.version_check:
+                cas = driver.request_blind
+            else:
+                cas = driver.request_cas_slim if slim else driver.request_cas
             if self._uow.fast_rowcount(cas, params) == 1:
                 self._uow.requests_written[str(request.id)] = request
                 return
@@ -139,7 +150,30 @@ class SqlRequests:
             actual_version=int(actual),
         )
 
-    def _cas_locking_head(self, request: Request, params: dict[str, Any]) -> bool:
+    def _same_identity(self, request: Request, expected_version: int) -> bool:
+        """Whether the stored row at ``expected_version`` has ``request``'s identity.
+
+        True when this unit of work read (or took from the cache) the request at
+        that version and none of the :data:`~.statements.IDENTITY_FIELDS` differ:
+        the compare-and-set, which only matches that version, may then leave
+        those columns out of its SET list.
+        """
+        before = self._seen.get(str(request.id))
+        return (
+            before is not None
+            and before.version == expected_version
+            and before.kind == request.kind
+            and before.definition == request.definition
+            and before.definition_version == request.definition_version
+            and before.unit == request.unit
+            and before.created_by == request.created_by
+            and before.created_at == request.created_at
+            and before.received_at == request.received_at
+        )
+
+    def _cas_locking_head(
+        self, request: Request, params: dict[str, Any], *, slim: bool
+    ) -> bool:
         """PostgreSQL, several writers on the request's ledger: CAS and head lock.
 
         When the audit append will go straight to ``SELECT … FOR UPDATE`` on the
@@ -151,7 +185,8 @@ class SqlRequests:
         """
         uow = self._uow
         store = uow.store
-        stmt = store.driver_sql.request_cas_locking
+        driver = store.driver_sql
+        stmt = driver.request_cas_slim_locking if slim else driver.request_cas_locking
         if stmt is None or not store.version_check or store.caches.head_misses < 0.5:
             return False
         ledger = ledger_for(str(request.id), store.ledger_count)

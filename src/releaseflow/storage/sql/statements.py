@@ -23,6 +23,7 @@ from ...reports.row_facts import FACT_COLUMNS
 from .schema import Tables
 
 __all__ = [
+    "IDENTITY_FIELDS",
     "DriverSql",
     "DriverStatements",
     "Statements",
@@ -46,6 +47,20 @@ _REQUEST_FIELDS = (
     *FACT_COLUMNS,
 )
 
+#: Request columns a transition normally leaves as they are (stored straight from
+#: the model's fields). SQLite rewrites the entry of every index whose column is in
+#: an UPDATE's SET list, changed or not, so the compare-and-set leaves them out
+#: when the request's stored version shows the same values.
+IDENTITY_FIELDS = (
+    "kind",
+    "definition",
+    "definition_version",
+    "unit",
+    "created_by",
+    "created_at",
+    "received_at",
+)
+
 
 @dataclass(frozen=True)
 class Statements:
@@ -56,6 +71,8 @@ class Statements:
     request_insert: Any
     request_cas: Any
     request_cas_locking: Any
+    request_cas_slim: Any
+    request_cas_slim_locking: Any
     request_blind: Any
     head_select: Any
     head_select_locked: Any
@@ -86,19 +103,21 @@ def build_statements(t: Tables) -> Statements:
         )
         .values(seq=sa.bindparam("v_seq"), hash=sa.bindparam("v_hash"))
     )
-    request_cas = (
-        sa.update(r)
-        .where(
-            r.c.id == sa.bindparam("b_id"), r.c.version == sa.bindparam("b_expected")
-        )
-        .values(values)
+    cas_where = (
+        r.c.id == sa.bindparam("b_id"),
+        r.c.version == sa.bindparam("b_expected"),
     )
+    request_cas = sa.update(r).where(*cas_where).values(values)
+    slim = {k: v for k, v in values.items() if k not in IDENTITY_FIELDS}
+    request_cas_slim = sa.update(r).where(*cas_where).values(slim)
     return Statements(
         request_doc=sa.select(r.c.doc).where(r.c.id == sa.bindparam("id")),
         request_version=sa.select(r.c.version).where(r.c.id == sa.bindparam("id")),
         request_insert=sa.insert(r),
         request_cas=request_cas,
         request_cas_locking=_cas_locking_head(t, request_cas),
+        request_cas_slim=request_cas_slim,
+        request_cas_slim_locking=_cas_locking_head(t, request_cas_slim),
         request_blind=sa.update(r).where(r.c.id == sa.bindparam("b_id")).values(values),
         head_select=head_select,
         head_select_locked=head_select.with_for_update(),
@@ -215,6 +234,9 @@ class DriverStatements:
     request_cas: DriverSql
     request_cas_locking: DriverSql | None
     """PostgreSQL: the CAS returning the locked ledger head; else None."""
+    request_cas_slim: DriverSql
+    """The CAS without the :data:`IDENTITY_FIELDS` columns in its SET list."""
+    request_cas_slim_locking: DriverSql | None
     request_blind: DriverSql
     directory_version: DriverSql
     directory_version_shared: DriverSql
@@ -263,6 +285,12 @@ def build_driver_statements(
         request_cas=_driver_sql(sql.request_cas, dialect, schema),
         request_cas_locking=(
             _driver_sql(sql.request_cas_locking, dialect, schema)
+            if dialect.name == "postgresql"
+            else None
+        ),
+        request_cas_slim=_driver_sql(sql.request_cas_slim, dialect, schema),
+        request_cas_slim_locking=(
+            _driver_sql(sql.request_cas_slim_locking, dialect, schema)
             if dialect.name == "postgresql"
             else None
         ),
