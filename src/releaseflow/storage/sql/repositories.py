@@ -309,6 +309,7 @@ class SqlAudit:
         self._t = uow.tables.audit
         self._heads = uow.tables.heads
         self._head_moved = False
+        self._sealed: Sealed | None = None
 
     @property
     def ledger_count(self) -> int:
@@ -330,8 +331,15 @@ class SqlAudit:
         return ChainHead(ledger=ledger, seq=int(row[0]), hash=str(row[1]))
 
     def append(self, entry: AuditEntry) -> None:
-        """Store ``entry`` and advance its ledger head (compare-and-set on the head)."""
-        self._append(entry, None)
+        """Store ``entry`` and advance its ledger head (compare-and-set on the head).
+
+        Every append goes through here; :meth:`append_next` leaves the stored
+        JSON texts of the entry it sealed in ``_sealed`` for it.
+        """
+        sealed, self._sealed = self._sealed, None
+        if sealed is not None and sealed.entry is not entry:
+            sealed = None
+        self._append(entry, sealed)
 
     def _append(self, entry: AuditEntry, sealed: Sealed | None) -> None:
         """:meth:`append`; ``sealed`` (from ``seal_stored``) carries its JSON texts.
@@ -385,7 +393,8 @@ class SqlAudit:
             )
             self._head_moved = False
             try:
-                self._append(sealed.entry, sealed)
+                self._sealed = sealed
+                self.append(sealed.entry)
             except ConflictError:
                 if not self._head_moved:
                     raise
@@ -403,7 +412,8 @@ class SqlAudit:
             entry = sealed.entry
             self._head_moved = False
             try:
-                self._append(entry, sealed)
+                self._sealed = sealed
+                self.append(entry)
             except ConflictError:
                 if not self._head_moved:
                     raise  # not the head: e.g. a unique violation on the INSERT
@@ -417,7 +427,8 @@ class SqlAudit:
             # learn whether the cached head would have served
             caches.note_head(stale=cached != (head.seq, head.hash))
         sealed = seal_stored(draft, head)
-        self._append(sealed.entry, sealed)
+        self._sealed = sealed
+        self.append(sealed.entry)
         return sealed.entry
 
     def _advance(self, entry: AuditEntry) -> bool:
