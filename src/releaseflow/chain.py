@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from json.encoder import encode_basestring as _enc
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from uuid import UUID
 
 from .canonical import (
@@ -42,6 +42,7 @@ __all__ = [
     "BadEntry",
     "Replay",
     "RowScan",
+    "Sealed",
     "UnreadableEntry",
     "VerifyReport",
     "anchor_digest",
@@ -53,11 +54,16 @@ __all__ = [
     "row_canonical",
     "scan_rows",
     "seal",
+    "seal_stored",
     "verify_rows",
     "verify_stream",
 ]
 
 GENESIS_HASH: Final = "0" * 64
+# canonical_bytes' encoder (canonical.py): sealing encodes plain values with it
+_CANON: Final = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+)
 _MAX_PROBLEMS: Final = 100
 
 
@@ -74,9 +80,34 @@ def entry_hash(fields: Mapping[str, Any]) -> str:
 
 def seal(draft: Mapping[str, Any], head: ChainHead) -> AuditEntry:
     """Chain ``draft`` after ``head`` and return the sealed entry."""
+    return seal_stored(draft, head).entry
+
+
+class Sealed(NamedTuple):
+    """A sealed entry and the JSON text a store keeps of its payload and roles."""
+
+    entry: AuditEntry
+    payload_json: str
+    """``entry.payload`` as stored: compact JSON, keys in the payload's order."""
+    roles_json: str
+    """``entry.roles`` as a stored JSON array."""
+
+
+def _stored_json(value: Any) -> str:
+    """The stored JSON text of a plain value (what the SQL store writes)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def seal_stored(draft: Mapping[str, Any], head: ChainHead) -> Sealed:
+    """:func:`seal`, with the entry's payload and roles as stored JSON text.
+
+    The payload is made plain once: its plain form is both hashed (inside the
+    canonical text of the entry) and written as the stored text, so a store does
+    not walk it again.
+    """
     fields = dict(draft)
     # the payload is stored as JSON: keep only JSON values so it reads back equal
-    fields["payload"] = to_plain(fields.get("payload", {}), path="payload")
+    payload = to_plain(fields.pop("payload", {}), path="payload")
     fields.update(
         ledger=head.ledger,
         seq=head.seq + 1,
@@ -86,8 +117,20 @@ def seal(draft: Mapping[str, Any], head: ChainHead) -> AuditEntry:
     )
     # Hash the plain form of exactly the fields the entry stores; verify() hashes
     # ``entry.model_dump()``, whose plain form is the same (tests pin the two).
-    digest = sha256_hex(canonical_bytes(fields))
-    return AuditEntry.model_validate({**fields, "hash": digest})
+    # The payload is plain already: only the other fields are made plain here, and
+    # the text is canonical_bytes' json.dumps of the whole.
+    plain = to_plain(fields, path="value")
+    plain["payload"] = payload
+    try:
+        text = _CANON.encode(plain)
+    except ValueError as exc:  # an int beyond sys.get_int_max_str_digits()
+        raise ValidationError(
+            f"value cannot be encoded: {exc}", field="value", rule="canonical_int"
+        ) from exc
+    fields["payload"] = payload
+    fields["hash"] = sha256_hex(text.encode("utf-8"))
+    entry = AuditEntry.model_validate(fields)
+    return Sealed(entry, _stored_json(payload), _stored_json(plain["roles"]))
 
 
 def anchor_digest(heads: Iterable[ChainHead]) -> str:

@@ -151,13 +151,18 @@ class _Tracked:
         self.url = server_url(backend)
         self.ids: list[int] = []
         self.engine = sa.create_engine(self.url)
+        self.track(self.engine)
+
+    def track(self, engine: sa.Engine) -> None:
+        """Remember the ids of ``engine``'s connections made from now on."""
+        backend = self.backend
         query = (
             "SELECT pg_backend_pid()"
             if backend == "postgres"
             else "SELECT CONNECTION_ID()"
         )
 
-        @sa.event.listens_for(self.engine, "connect")
+        @sa.event.listens_for(engine, "connect")
         def _remember(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute(query)
@@ -185,9 +190,15 @@ class _Tracked:
 @needs_server
 @pytest.mark.parametrize("backend", SERVER_BACKENDS)
 @pytest.mark.parametrize("point", ["after_load", "before_commit"])
+@pytest.mark.parametrize("engine", ["host", "own"])
 def test_cut_connection_is_unavailable_or_outcome_unknown(
-    backend: str, point: str
+    backend: str, point: str, engine: str
 ) -> None:
+    """A link cut mid-transition: one error, the pool recovers, retries apply once.
+
+    ``own``: the store's own engine (PostgreSQL: units of work begin on the pooled
+    connection, a SQLAlchemy ``Connection`` made only for Core statements).
+    """
     tracked = _Tracked(backend)
     armed = threading.Event()
 
@@ -197,11 +208,17 @@ def test_cut_connection_is_unavailable_or_outcome_unknown(
             tracked.cut()
 
     prefix = unique_prefix()
-    store = DroppingSqlStore.open(tracked.engine, table_prefix=prefix)
+    if engine == "host":
+        store = DroppingSqlStore.open(tracked.engine, table_prefix=prefix)
+    else:
+        store = DroppingSqlStore.open(tracked.url, table_prefix=prefix)
+        tracked.track(store.engine)
+        store.engine.dispose()  # new connections: their ids are tracked
     store.test_url = tracked.url
     try:
         flow = _flow(store, test_hook=hook)
         request = new_inquiry(flow)
+        assert store.raw_path_ok() == (engine == "own" and backend == "postgres")
         armed.set()
         expected = (
             CommitOutcomeUnknownError
@@ -220,6 +237,84 @@ def test_cut_connection_is_unavailable_or_outcome_unknown(
         assert again == same
         assert again.version == 2
         assert [e.request_version for e in flow.audit.history(request.id)] == [1, 2]
+        assert flow.audit.verify().ok
+    finally:
+        store.close()
+        tracked.engine.dispose()
+
+
+@pytest.mark.skipif("postgres" not in SERVER_BACKENDS, reason="no PostgreSQL URL set")
+@pytest.mark.parametrize("point", ["after_load", "before_commit"])
+def test_a_cut_link_on_the_raw_path_is_one_error_and_the_pool_recovers(
+    point: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warm transition that never leaves the raw path, its link cut mid-way.
+
+    No SQLAlchemy ``Connection`` is made for it (making one fails the test); the
+    cut is ``StorageUnavailableError`` before COMMIT and
+    ``CommitOutcomeUnknownError`` during it, the lost connection is invalidated,
+    and the next transition on the pool works, applied once.
+    """
+    from releaseflow.storage.sql.store import SqlUnitOfWork
+
+    tracked = _Tracked("postgres")
+    prefix = unique_prefix()
+    store = DroppingSqlStore.open(tracked.url, table_prefix=prefix)
+    tracked.track(store.engine)
+    store.engine.dispose()  # new connections: their ids are tracked
+    store.test_url = tracked.url
+    armed = threading.Event()
+
+    def hook(where: str) -> None:
+        if where == point and armed.is_set():
+            armed.clear()
+            tracked.cut()
+
+    try:
+        flow = _flow(store, test_hook=hook)
+        warm = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+        request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+        flow.fire(warm.id, "request_information", actor="spoke.tran")  # warm actor
+        assert store.raw_path_ok()
+
+        def no_connection(_self: SqlUnitOfWork) -> Any:
+            raise AssertionError("a SQLAlchemy Connection was made")
+
+        opened: list[bool] = []
+        original = SqlUnitOfWork._open_raw
+
+        def spy(self: SqlUnitOfWork, options: Any) -> bool:
+            began = original(self, options)
+            opened.append(began)
+            return began
+
+        with monkeypatch.context() as patch:
+            patch.setattr(SqlUnitOfWork, "_wrap_raw", no_connection)
+            patch.setattr(SqlUnitOfWork, "_open_raw", spy)
+            armed.set()
+            expected = (
+                CommitOutcomeUnknownError
+                if point == "before_commit"
+                else StorageUnavailableError
+            )
+            with pytest.raises(expected):
+                flow.fire(
+                    request.id,
+                    "request_information",
+                    actor="spoke.tran",
+                    expected_version=request.version,
+                )
+            assert not armed.is_set()
+        assert opened == [True]  # the transition began on the raw path
+        moved = flow.fire(
+            request.id,
+            "request_information",
+            actor="spoke.tran",
+            expected_version=request.version,
+        )
+        assert moved.version == request.version + 1
+        versions = [e.request_version for e in flow.audit.history(request.id)]
+        assert versions == list(range(1, moved.version + 1))
         assert flow.audit.verify().ok
     finally:
         store.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import sqlite3
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -93,13 +94,38 @@ def _flow_store(open_store: StoreFactory) -> tuple[rf.ReleaseFlow, SqlStore]:
     return flow, store
 
 
+@pytest.fixture(name="other")
+def _other(flow_store: tuple[rf.ReleaseFlow, SqlStore]) -> Iterator[rf.ReleaseFlow]:
+    """A flow on a second store over the same tables: another process's writer."""
+    _flow, store = flow_store
+    twin = _twin(store)
+    try:
+        yield rf.ReleaseFlow(twin, clock=Clock())
+    finally:
+        twin.close()
+
+
+def _head_writes(store: SqlStore) -> list[str]:
+    """The statements of the head compare-and-set and the entry INSERT.
+
+    PostgreSQL runs both as one ``WITH … UPDATE heads … INSERT INTO audit``.
+    """
+    if store.dialect == "postgresql":
+        return ["WITH ledger_heads"]
+    return ["UPDATE ledger_heads", "INSERT audit_entries"]
+
+
 # -- statements per transition ---------------------------------------------------
 
 
-def test_a_warm_transition_runs_four_statements(
+def test_a_warm_transition_runs_its_few_statements(
     flow_store: tuple[rf.ReleaseFlow, SqlStore],
 ) -> None:
-    """Directory version, request compare-and-set, head compare-and-set, entry."""
+    """Directory version, request compare-and-set, head compare-and-set, entry.
+
+    (SQLite: four statements after BEGIN; PostgreSQL: three, the head and entry
+    in one; MariaDB: four.)
+    """
     flow, store = flow_store
     request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
     request = _toggle(flow, request)  # fills the caches
@@ -110,10 +136,54 @@ def test_a_warm_transition_runs_four_statements(
         *begin,
         "SELECT directory_state",
         "UPDATE requests",
-        "UPDATE ledger_heads",
-        "INSERT audit_entries",
+        *_head_writes(store),
     ]
     assert flow.get(request.id) == request
+    assert flow.audit.verify().ok
+
+
+def test_with_writers_sharing_the_ledger_the_cas_returns_the_locked_head(
+    flow_store: tuple[rf.ReleaseFlow, SqlStore], other: rf.ReleaseFlow
+) -> None:
+    """Cached heads keep turning out stale: the append goes straight to the lock.
+
+    PostgreSQL folds the head's ``SELECT … FOR UPDATE`` into the request's
+    compare-and-set (three statements); elsewhere it is a statement of its own.
+    Either way the entry chains after the head another writer left, and a
+    request another writer moved is still a conflict that writes nothing.
+    """
+    flow, store = flow_store
+    request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+    request = _toggle(flow, request)
+    ledger = ledger_for(str(request.id), store.ledger_count)
+    # another writer on the same ledger: this store's cached head is stale now
+    elsewhere = other.fire(new_inquiry(other).id, "triage", actor="spoke.tran")
+    while ledger_for(str(elsewhere.id), store.ledger_count) != ledger:
+        elsewhere = other.fire(new_inquiry(other).id, "triage", actor="spoke.tran")
+    store.caches.head_misses = 1.0
+    with _Statements(store) as seen:
+        request = _toggle(flow, request)
+    begin = ["BEGIN"] if store.is_sqlite else []
+    if store.dialect == "postgresql":
+        writes = ["WITH requests", "WITH ledger_heads"]
+    else:
+        writes = [
+            "UPDATE requests",
+            "SELECT ledger_heads",
+            "UPDATE ledger_heads",
+            "INSERT audit_entries",
+        ]
+    assert seen == [*begin, "SELECT directory_state", *writes]
+    assert flow.get(request.id) == request
+    assert flow.audit.heads()[ledger].seq == store.caches.head(ledger)[0]  # type: ignore[index]
+    moved = other.fire(request.id, TOGGLE[request.state], actor="coord.bui")
+    entries = len(flow.audit.history(request.id))
+    store.caches.head_misses = 1.0
+    with pytest.raises(ConflictError) as caught:
+        _toggle(flow, request)
+    assert caught.value.actual_version == moved.version
+    assert len(flow.audit.history(request.id)) == entries
+    assert flow.get(request.id) == moved
     assert flow.audit.verify().ok
 
 
@@ -129,8 +199,7 @@ def test_without_expected_version_the_request_is_read(
         "SELECT requests",
         "SELECT directory_state",
         "UPDATE requests",
-        "UPDATE ledger_heads",
-        "INSERT audit_entries",
+        *_head_writes(store),
     ]
 
 
@@ -149,116 +218,94 @@ def test_the_raw_cursor_path_is_used_without_listeners(
 
 
 def test_a_stale_cached_head_falls_back_to_the_locked_head(
-    flow_store: tuple[rf.ReleaseFlow, SqlStore],
+    flow_store: tuple[rf.ReleaseFlow, SqlStore], other: rf.ReleaseFlow
 ) -> None:
     """Two stores append to one ledger in turn; each sees the other's entries."""
     flow, store = flow_store
-    twin = _twin(store)
-    try:
-        other = rf.ReleaseFlow(twin, clock=Clock())
-        request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
-        ledger = ledger_for(str(request.id), store.ledger_count)
-        for n in range(6):
-            by = flow if n % 2 else other
-            before = flow.audit.heads()[ledger].seq
-            if by is flow and n > 1:
-                with _Statements(store) as seen:
-                    request = _toggle(by, request)
-                # the remembered head was stale: one CAS missed, then the lock
-                assert seen.count("UPDATE ledger_heads") == 2
-                assert "SELECT ledger_heads" in seen
-            else:
-                request = by.fire(request.id, TOGGLE[request.state], actor="coord.bui")
-            assert flow.audit.heads()[ledger].seq == before + 1
-        assert flow.audit.verify().ok
-        assert flow.get(request.id) == request
-    finally:
-        twin.close()
+    request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+    ledger = ledger_for(str(request.id), store.ledger_count)
+    for n in range(6):
+        by = flow if n % 2 else other
+        before = flow.audit.heads()[ledger].seq
+        if by is flow and n > 1:
+            with _Statements(store) as seen:
+                request = _toggle(by, request)
+            # the remembered head was stale: one CAS missed, then the lock
+            assert seen.count(_head_writes(store)[0]) == 2
+            assert "SELECT ledger_heads" in seen
+        else:
+            request = by.fire(request.id, TOGGLE[request.state], actor="coord.bui")
+        assert flow.audit.heads()[ledger].seq == before + 1
+    assert flow.audit.verify().ok
+    assert flow.get(request.id) == request
 
 
 def test_a_remembered_request_is_confirmed_by_the_compare_and_set(
-    flow_store: tuple[rf.ReleaseFlow, SqlStore],
+    flow_store: tuple[rf.ReleaseFlow, SqlStore], other: rf.ReleaseFlow
 ) -> None:
     """Another writer moved the request: the guess ends in ConflictError, no write."""
-    flow, store = flow_store
-    twin = _twin(store)
-    try:
-        other = rf.ReleaseFlow(twin, clock=Clock())
-        request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
-        moved = other.fire(request.id, TOGGLE[request.state], actor="coord.bui")
-        entries = len(flow.audit.history(request.id))
-        # same trigger as the other writer's: valid in the remembered state
-        with pytest.raises(ConflictError) as caught:
-            _toggle(flow, request)
-        assert caught.value.actual_version == moved.version
-        # a trigger the remembered state refuses: still the conflict, not that
-        with pytest.raises(ConflictError):
-            flow.fire(
-                request.id,
-                "information_received",
-                actor="coord.bui",
-                expected_version=request.version,
-            )
-        assert flow.get(request.id) == moved
-        assert len(flow.audit.history(request.id)) == entries
-        assert flow.audit.verify().ok
-    finally:
-        twin.close()
+    flow, _store = flow_store
+    request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+    moved = other.fire(request.id, TOGGLE[request.state], actor="coord.bui")
+    entries = len(flow.audit.history(request.id))
+    # same trigger as the other writer's: valid in the remembered state
+    with pytest.raises(ConflictError) as caught:
+        _toggle(flow, request)
+    assert caught.value.actual_version == moved.version
+    # a trigger the remembered state refuses: still the conflict, not that
+    with pytest.raises(ConflictError):
+        flow.fire(
+            request.id,
+            "information_received",
+            actor="coord.bui",
+            expected_version=request.version,
+        )
+    assert flow.get(request.id) == moved
+    assert len(flow.audit.history(request.id)) == entries
+    assert flow.audit.verify().ok
 
 
 def test_a_role_revoked_elsewhere_is_seen_at_once(
-    flow_store: tuple[rf.ReleaseFlow, SqlStore],
+    flow_store: tuple[rf.ReleaseFlow, SqlStore], other: rf.ReleaseFlow
 ) -> None:
-    flow, store = flow_store
-    twin = _twin(store)
-    try:
-        other = rf.ReleaseFlow(twin, clock=Clock())
-        request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
-        request = _toggle(flow, request)  # coord.bui's grants now cached
-        assert other.directory.revoke(
-            "coord.bui", "coordinating_officer", unit="agency", by="admin"
-        )
-        with pytest.raises(NotPermittedError):
-            _toggle(flow, request)
-        assert flow.get(request.id) == request
-    finally:
-        twin.close()
+    flow, _store = flow_store
+    request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+    request = _toggle(flow, request)  # coord.bui's grants now cached
+    assert other.directory.revoke(
+        "coord.bui", "coordinating_officer", unit="agency", by="admin"
+    )
+    with pytest.raises(NotPermittedError):
+        _toggle(flow, request)
+    assert flow.get(request.id) == request
 
 
 def test_an_authorisation_granted_elsewhere_is_seen_at_once(
-    flow_store: tuple[rf.ReleaseFlow, SqlStore],
+    flow_store: tuple[rf.ReleaseFlow, SqlStore], other: rf.ReleaseFlow
 ) -> None:
     """The cached 'who holds authorisations' set is dropped with the version."""
     flow, store = flow_store
-    twin = _twin(store)
-    try:
-        other = rf.ReleaseFlow(twin, clock=Clock())
-        request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
-        request = _toggle(flow, request)  # caches: nobody holds authorisations
-        with store.unit_of_work() as uow:
-            version = uow.directory.lock()
-            assert (
-                uow.directory.authorisations(actor="speaker.mai", request_id=request.id)
-                == []
-            )
-            uow.commit()
-        now = Clock()()
-        auth = other.directory.authorise(
-            "speaker.mai",
-            request.id,
-            reference="QĐ 12/QĐ-UBND",
-            published_at="https://example.gov.vn/uy-quyen",
-            valid_until=now + timedelta(days=3),
-            by="head.pham",
+    request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+    request = _toggle(flow, request)  # caches: nobody holds authorisations
+    with store.unit_of_work() as uow:
+        version = uow.directory.lock()
+        assert (
+            uow.directory.authorisations(actor="speaker.mai", request_id=request.id)
+            == []
         )
-        with store.unit_of_work() as uow:
-            assert uow.directory.lock() > version
-            found = uow.directory.authorisations(
-                actor="speaker.mai", request_id=request.id
-            )
-        assert [a.id for a in found] == [auth.id]
-    finally:
-        twin.close()
+        uow.commit()
+    now = Clock()()
+    auth = other.directory.authorise(
+        "speaker.mai",
+        request.id,
+        reference="QĐ 12/QĐ-UBND",
+        published_at="https://example.gov.vn/uy-quyen",
+        valid_until=now + timedelta(days=3),
+        by="head.pham",
+    )
+    with store.unit_of_work() as uow:
+        assert uow.directory.lock() > version
+        found = uow.directory.authorisations(actor="speaker.mai", request_id=request.id)
+    assert [a.id for a in found] == [auth.id]
 
 
 def test_port_level_directory_writes_bump_the_version(
@@ -417,3 +464,153 @@ def test_canonical_fast_path_keeps_depth_types_and_nfc_errors() -> None:
         canonical_bytes({"x": ["ok", decomposed]})
     assert caught.value.field == "value.x[1]"
     assert canonical_bytes({"x": ["\u00e9"]}) == '{"x":["\u00e9"]}'.encode()
+
+
+# -- sealing: one walk, same stored text -------------------------------------------
+
+
+def test_seal_stored_gives_the_entry_seal_gives_and_the_stored_json() -> None:
+    """The texts handed to the store are what ``_json`` makes of the entry."""
+    import enum
+    from datetime import UTC, datetime
+
+    from releaseflow.chain import GENESIS_HASH, entry_hash, seal, seal_stored
+    from releaseflow.exceptions import ValidationError
+    from releaseflow.models import ChainHead
+    from releaseflow.storage.sql.repositories import _json
+    from releaseflow.vocabulary import AuditEvent
+
+    class Level(enum.IntEnum):
+        HIGH = 2
+
+    at = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
+    draft = {
+        "event": AuditEvent.TRANSITIONED,
+        "request_id": None,
+        "request_version": None,
+        "request_kind": None,
+        "unit": "agency",
+        "from_state": "a",
+        "to_state": "b",
+        "trigger": "go",
+        "actor": "coord.bui",
+        "roles": ("coordinating_officer", "spokesperson"),
+        "at": at,
+        "payload": {
+            "z": "ghi chú 😀",
+            "a": [Level.HIGH, (1, 2), {"when": at}],
+            "big": 10**30,
+        },
+        "content_hash": None,
+    }
+    head = ChainHead(ledger=3, seq=7, hash=GENESIS_HASH)
+    sealed = seal_stored(draft, head)
+    entry = sealed.entry
+    assert entry == seal(draft, head)
+    assert entry.hash == entry_hash(entry.model_dump())
+    assert sealed.payload_json == _json(entry.payload)
+    assert sealed.roles_json == _json(list(entry.roles))
+    assert list(entry.payload) == ["z", "a", "big"]  # stored in the payload's order
+    with pytest.raises(ValidationError) as caught:
+        seal_stored({**draft, "payload": {"x": ["e\u0301"]}}, head)
+    assert caught.value.field == "payload.x[0]"
+    with pytest.raises(ValidationError) as caught:
+        seal_stored({**draft, "actor": "e\u0301"}, head)
+    assert caught.value.field == "value.actor"
+
+
+def test_a_too_long_entry_value_is_refused_and_nothing_is_written(
+    flow_store: tuple[rf.ReleaseFlow, SqlStore],
+) -> None:
+    """The combined head-and-entry statement (PostgreSQL) must not truncate.
+
+    A server refuses a value longer than its column; the head does not move and no
+    entry is stored. (SQLite does not enforce VARCHAR lengths.)
+    """
+    flow, store = flow_store
+    if store.is_sqlite:
+        pytest.skip("SQLite does not enforce VARCHAR lengths")
+    request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+    ledger = ledger_for(str(request.id), store.ledger_count)
+    heads = flow.audit.heads()
+    entries = len(flow.audit.history(request.id))
+    draft = {
+        "event": rf.AuditEvent.TRANSITIONED,
+        "request_id": request.id,
+        "request_version": request.version,
+        "request_kind": request.kind,
+        "unit": request.unit,
+        "from_state": None,
+        "to_state": request.state,
+        "trigger": "x" * 65,
+        "actor": "coord.bui",
+        "roles": (),
+        "at": Clock()(),
+        "payload": {},
+        "content_hash": request.content_hash,
+    }
+    with store.unit_of_work() as uow, pytest.raises(ReleaseflowError):
+        uow.audit.append_next(ledger, draft)
+    assert flow.audit.heads() == heads
+    assert len(flow.audit.history(request.id)) == entries
+    assert flow.audit.verify().ok
+
+
+# -- the compare-and-set's SET list ------------------------------------------------
+
+
+def _updates(store: SqlStore) -> tuple[list[str], Any]:
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        text = str(args[2])
+        if "UPDATE" in text and store.tables.prefix + "requests" in text:
+            seen.append(text)
+
+    return seen, record
+
+
+def test_a_transition_leaves_unchanged_identity_columns_out_of_its_update(
+    flow_store: tuple[rf.ReleaseFlow, SqlStore],
+) -> None:
+    """SQLite rewrites every index whose column is SET: unchanged ones are not."""
+    import re
+
+    flow, store = flow_store
+    request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+    seen, record = _updates(store)
+    sa.event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        request = _toggle(flow, request)  # remembered request: no read
+        request = flow.fire(request.id, TOGGLE[request.state], actor="coord.bui")
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", record)
+    assert len(seen) == 2
+    for text in seen:
+        assert re.search(r"\bstate\s*=", text)
+        for column in ("created_at", "received_at", "unit", "kind", "created_by"):
+            assert not re.search(rf"\b{column}\s*=", text), column
+    assert flow.get(request.id) == request
+    assert flow.audit.verify().ok
+
+
+def test_a_changed_identity_column_is_written(
+    flow_store: tuple[rf.ReleaseFlow, SqlStore],
+) -> None:
+    """An update that moves the request to another unit stores the new unit."""
+    flow, store = flow_store
+    request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+    moved = request.model_copy(
+        update={"unit": "agency/other", "version": request.version + 1}
+    )
+    with store.unit_of_work() as uow:
+        assert uow.requests.get(request.id) == request
+        uow.requests.update(moved, expected_version=request.version)
+        uow.commit()
+    t = store.tables.requests
+    with store.engine.connect() as conn:
+        unit = conn.execute(
+            sa.select(t.c.unit).where(t.c.id == str(request.id))
+        ).scalar_one()
+    assert unit == "agency/other"
+    assert flow.get(request.id) == moved

@@ -22,17 +22,23 @@ from .errors import translate
 
 __all__ = [
     "BEGIN_OPTION",
+    "READY",
+    "SKIP_BEGIN",
     "check_dialect",
     "check_settings",
     "is_memory",
     "make_engine",
+    "on_begin",
     "prepare_connection",
     "restore_connection",
 ]
 
 #: Execution option carrying the SQLite BEGIN statement of a unit of work.
 BEGIN_OPTION: Final = "releaseflow_sqlite_begin"
-_READY: Final = "releaseflow_ready"
+READY: Final = "releaseflow_ready"
+"""Connection-info key: the connection has had its first-use checks."""
+SKIP_BEGIN: Final = "releaseflow_skip_begin"
+"""Connection-info key: the unit of work sent BEGIN itself (raw path); skip it once."""
 _SAVED: Final = "releaseflow_saved_isolation"
 _SUPPORTED: Final = {"sqlite", "postgresql", "mysql", "mariadb"}
 
@@ -106,10 +112,13 @@ def _sqlite_engine(url: sa.URL, busy_timeout: float) -> Engine:
     return engine
 
 
-def _on_begin(conn: Connection) -> None:
+def on_begin(conn: Connection) -> None:
+    """The ``begin`` listener: emit the unit of work's SQLite BEGIN statement."""
     statement = conn.get_execution_options().get(BEGIN_OPTION)
     if statement is None:
         return  # a host's own transaction: leave it alone
+    if conn.info.pop(SKIP_BEGIN, None):
+        return  # the unit of work began this transaction on the raw connection
     dbapi = conn.connection.dbapi_connection
     if dbapi is not None and dbapi.isolation_level is not None:
         conn.info[_SAVED] = dbapi.isolation_level
@@ -124,8 +133,8 @@ def _on_begin(conn: Connection) -> None:
 
 
 def _listen_begin(engine: Engine) -> None:
-    if not event.contains(engine, "begin", _on_begin):
-        event.listen(engine, "begin", _on_begin)
+    if not event.contains(engine, "begin", on_begin):
+        event.listen(engine, "begin", on_begin)
 
 
 def check_dialect(engine: Engine) -> None:
@@ -166,7 +175,7 @@ def check_settings(engine: Engine, *, busy_timeout: float) -> None:
 
 def prepare_connection(conn: Connection, store: Any) -> None:
     """On a connection's first use, apply per-connection settings and check them."""
-    if conn.info.get(_READY):
+    if conn.info.get(READY):
         return
     with translate():
         if store.is_sqlite:
@@ -176,7 +185,7 @@ def prepare_connection(conn: Connection, store: Any) -> None:
         else:
             _check_postgres(conn)
         conn.rollback()
-    conn.info[_READY] = True
+    conn.info[READY] = True
 
 
 def _check_sqlite(conn: Connection, store: Any) -> None:

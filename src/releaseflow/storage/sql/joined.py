@@ -251,7 +251,7 @@ def _check_host(conn: Connection, store: SqlStore) -> None:
     PostgreSQL ``synchronous_commit=off``...) is refused with
     ``UnsafeConfigurationError`` before anything is written.
     """
-    if conn.info.get(engines._READY) or conn.info.get(_CHECKED):
+    if conn.info.get(engines.READY) or conn.info.get(_CHECKED):
         return
     if store.is_sqlite:
         engines._check_sqlite(conn, store)

@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from ...exceptions import ReleaseflowError
-from .engine import _READY as PREPARED_KEY
+from .engine import READY as PREPARED_KEY
 from .errors import classify, is_driver_error, translate
 
 __all__ = ["RawLease", "lease", "translated"]

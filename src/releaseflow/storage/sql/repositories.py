@@ -22,7 +22,7 @@ from pydantic_core import from_json
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...canonical import to_plain
-from ...chain import RAW_FIELDS, seal
+from ...chain import RAW_FIELDS, Sealed, ledger_for, seal_stored
 from ...exceptions import ConflictError, RequestNotFoundError
 from ...models import (
     AuditEntry,
@@ -68,6 +68,8 @@ class SqlRequests:
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
         self._t = uow.tables.requests
+        self._seen: dict[str, Request] = {}
+        """Requests this unit of work read or took from the cache, by id."""
 
     def _row(self, request: Request) -> dict[str, Any]:
         return {
@@ -94,14 +96,19 @@ class SqlRequests:
         )
         if row is None or row[0] is None:
             raise RequestNotFoundError(request_id)
-        return Request.model_validate_json(row[0])
+        request = Request.model_validate_json(row[0])
+        self._seen[str(request_id)] = request
+        return request
 
     def known(self, request_id: UUID, version: int) -> Request | None:
         """The request at ``version`` if this process committed it; no query.
 
         A guess to be confirmed by the compare-and-set of :meth:`update`.
         """
-        return self._uow.store.caches.request(str(request_id), version)
+        known = self._uow.store.caches.request(str(request_id), version)
+        if known is not None:
+            self._seen[str(request_id)] = known
+        return known
 
     def add(self, request: Request) -> None:
         """Insert a new request (``ConflictError`` if the id exists)."""
@@ -126,7 +133,13 @@ class SqlRequests:
             params["b_id"] = str(request.id)
             params["b_expected"] = expected_version
             driver = store.driver_sql
-            cas = driver.request_cas if store.version_check else driver.request_blind
+            slim = self._same_identity(request, expected_version)
+            if self._cas_locking_head(request, params, slim=slim):
+                return
+            if not store.version_check:
+                cas = driver.request_blind
+            else:
+                cas = driver.request_cas_slim if slim else driver.request_cas
             if self._uow.fast_rowcount(cas, params) == 1:
                 self._uow.requests_written[str(request.id)] = request
                 return
@@ -139,6 +152,55 @@ class SqlRequests:
             expected_version=expected_version,
             actual_version=int(actual),
         )
+
+    def _same_identity(self, request: Request, expected_version: int) -> bool:
+        """Whether the stored row at ``expected_version`` has ``request``'s identity.
+
+        True when this unit of work read (or took from the cache) the request at
+        that version and none of the :data:`~.statements.IDENTITY_FIELDS` differ:
+        the compare-and-set, which only matches that version, may then leave
+        those columns out of its SET list.
+        """
+        before = self._seen.get(str(request.id))
+        return (
+            before is not None
+            and before.version == expected_version
+            and before.kind == request.kind
+            and before.definition == request.definition
+            and before.definition_version == request.definition_version
+            and before.unit == request.unit
+            and before.created_by == request.created_by
+            and before.created_at == request.created_at
+            and before.received_at == request.received_at
+        )
+
+    def _cas_locking_head(
+        self, request: Request, params: dict[str, Any], *, slim: bool
+    ) -> bool:
+        """PostgreSQL, several writers on the request's ledger: CAS and head lock.
+
+        When the audit append will go straight to ``SELECT … FOR UPDATE`` on the
+        head (cached heads keep turning out stale, and this transaction has not
+        advanced that ledger), the compare-and-set also returns that head locked,
+        in one round trip; ``append_next`` then seals on it. True when the CAS
+        matched (the head is then in ``heads_locked``); False to run the plain CAS
+        (also when it did not match: it matches nothing again and reports why).
+        """
+        uow = self._uow
+        store = uow.store
+        driver = store.driver_sql
+        stmt = driver.request_cas_slim_locking if slim else driver.request_cas_locking
+        if stmt is None or not store.version_check or store.caches.head_misses < 0.5:
+            return False
+        ledger = ledger_for(str(request.id), store.ledger_count)
+        if ledger in uow.heads_written or ledger in uow.heads_locked:
+            return False
+        row = uow.fast_row(stmt, {**params, "ledger": ledger})
+        if row is None:
+            return False  # the CAS matched nothing: the plain path reports why
+        uow.heads_locked[ledger] = (int(row[0]), str(row[1]))
+        uow.requests_written[str(request.id)] = request
+        return True
 
     def find(self, query: RequestQuery) -> list[Request]:
         """Requests matching ``query``, newest first."""
@@ -256,6 +318,7 @@ class SqlAudit:
         self._t = uow.tables.audit
         self._heads = uow.tables.heads
         self._head_moved = False
+        self._sealed: Sealed | None = None
 
     @property
     def ledger_count(self) -> int:
@@ -277,12 +340,43 @@ class SqlAudit:
         return ChainHead(ledger=ledger, seq=int(row[0]), hash=str(row[1]))
 
     def append(self, entry: AuditEntry) -> None:
-        """Store ``entry`` and advance its ledger head (compare-and-set on the head)."""
+        """Store ``entry`` and advance its ledger head (compare-and-set on the head).
+
+        Every append goes through here; :meth:`append_next` leaves the stored
+        JSON texts of the entry it sealed in ``_sealed`` for it.
+        """
+        sealed, self._sealed = self._sealed, None
+        if sealed is not None and sealed.entry is not entry:
+            sealed = None
+        self._append(entry, sealed)
+
+    def _append(self, entry: AuditEntry, sealed: Sealed | None) -> None:
+        """:meth:`append`; ``sealed`` (from ``seal_stored``) carries its JSON texts.
+
+        PostgreSQL runs the head compare-and-set and the INSERT as one statement
+        (the row is inserted only if the head moved): one round trip, same outcome.
+        """
         self._uow.check_write()
-        if not self._advance(entry):
+        combined = self._uow.store.driver_sql.audit_append
+        if combined is None:
+            if not self._advance(entry):
+                self._head_moved = True
+                raise ConflictError(f"audit ledger {entry.ledger} moved on")
+            self._insert(entry, sealed)
+            return
+        params = self._row(entry, sealed)
+        params.update(
+            b_ledger=entry.ledger,
+            b_seq=entry.seq - 1,
+            b_hash=entry.prev_hash,
+            v_seq=entry.seq,
+            v_hash=entry.hash,
+        )
+        if self._uow.fast_rowcount(combined, params) != 1:
             self._head_moved = True
             raise ConflictError(f"audit ledger {entry.ledger} moved on")
-        self._insert(entry)
+        self._uow.heads_written[entry.ledger] = (entry.seq, entry.hash)
+        self._uow.heads_locked.pop(entry.ledger, None)
 
     def append_next(self, ledger: int, draft: Mapping[str, Any]) -> AuditEntry:
         """Seal ``draft`` after ``ledger``'s head, store it and return it.
@@ -298,15 +392,36 @@ class SqlAudit:
         self._uow.check_write()
         uow = self._uow
         caches = uow.store.caches
+        locked = uow.heads_locked.pop(ledger, None)
+        if locked is not None:  # read FOR UPDATE with the request's CAS
+            known = caches.head(ledger)
+            if known is not None:  # learn whether the cached head would have served
+                caches.note_head(stale=known != locked)
+            sealed = seal_stored(
+                draft, ChainHead(ledger=ledger, seq=locked[0], hash=locked[1])
+            )
+            self._head_moved = False
+            try:
+                self._sealed = sealed
+                self.append(sealed.entry)
+            except ConflictError:
+                if not self._head_moved:
+                    raise
+            else:
+                return sealed.entry
         own = uow.heads_written.get(ledger)
         cached = caches.head(ledger)
         guess = own
         if guess is None and caches.head_misses < 0.5:
             guess = cached
         if guess is not None:
-            entry = seal(draft, ChainHead(ledger=ledger, seq=guess[0], hash=guess[1]))
+            sealed = seal_stored(
+                draft, ChainHead(ledger=ledger, seq=guess[0], hash=guess[1])
+            )
+            entry = sealed.entry
             self._head_moved = False
             try:
+                self._sealed = sealed
                 self.append(entry)
             except ConflictError:
                 if not self._head_moved:
@@ -320,9 +435,10 @@ class SqlAudit:
         if guess is None and cached is not None:
             # learn whether the cached head would have served
             caches.note_head(stale=cached != (head.seq, head.hash))
-        entry = seal(draft, head)
-        self.append(entry)
-        return entry
+        sealed = seal_stored(draft, head)
+        self._sealed = sealed
+        self.append(sealed.entry)
+        return sealed.entry
 
     def _advance(self, entry: AuditEntry) -> bool:
         moved = self._uow.fast_rowcount(
@@ -337,14 +453,23 @@ class SqlAudit:
         )
         return moved == 1
 
-    def _insert(self, entry: AuditEntry) -> None:
+    def _insert(self, entry: AuditEntry, sealed: Sealed | None) -> None:
         self._uow.fast_rowcount(
-            self._uow.store.driver_sql.audit_insert, self._row(entry)
+            self._uow.store.driver_sql.audit_insert, self._row(entry, sealed)
         )
         self._uow.heads_written[entry.ledger] = (entry.seq, entry.hash)
+        self._uow.heads_locked.pop(entry.ledger, None)
 
     @staticmethod
-    def _row(entry: AuditEntry) -> dict[str, Any]:
+    def _row(entry: AuditEntry, sealed: Sealed | None = None) -> dict[str, Any]:
+        """The stored row of ``entry``; its JSON texts from ``sealed`` if given.
+
+        (The same text ``_json`` makes: ``seal_stored`` made the values plain.)
+        """
+        if sealed is not None:
+            roles, payload = sealed.roles_json, sealed.payload_json
+        else:
+            roles, payload = _json(list(entry.roles)), _json(entry.payload)
         return {
             "ledger": entry.ledger,
             "seq": entry.seq,
@@ -359,9 +484,9 @@ class SqlAudit:
             "to_state": entry.to_state,
             "trigger": entry.trigger,
             "actor": entry.actor,
-            "roles": _json(list(entry.roles)),
+            "roles": roles,
             "at": entry.at,
-            "payload": _json(entry.payload),
+            "payload": payload,
             "content_hash": entry.content_hash,
             "prev_hash": entry.prev_hash,
             "hash": entry.hash,

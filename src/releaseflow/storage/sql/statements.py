@@ -23,6 +23,7 @@ from ...reports.row_facts import FACT_COLUMNS
 from .schema import Tables
 
 __all__ = [
+    "IDENTITY_FIELDS",
     "DriverSql",
     "DriverStatements",
     "Statements",
@@ -46,6 +47,20 @@ _REQUEST_FIELDS = (
     *FACT_COLUMNS,
 )
 
+#: Request columns a transition normally leaves as they are (stored straight from
+#: the model's fields). SQLite rewrites the entry of every index whose column is in
+#: an UPDATE's SET list, changed or not, so the compare-and-set leaves them out
+#: when the request's stored version shows the same values.
+IDENTITY_FIELDS = (
+    "kind",
+    "definition",
+    "definition_version",
+    "unit",
+    "created_by",
+    "created_at",
+    "received_at",
+)
+
 
 @dataclass(frozen=True)
 class Statements:
@@ -55,11 +70,15 @@ class Statements:
     request_version: Any
     request_insert: Any
     request_cas: Any
+    request_cas_locking: Any
+    request_cas_slim: Any
+    request_cas_slim_locking: Any
     request_blind: Any
     head_select: Any
     head_select_locked: Any
     head_advance: Any
     audit_insert: Any
+    audit_append: Any
     directory_version: Any
     directory_version_shared: Any
     grants_of_actor: Any
@@ -75,26 +94,36 @@ def build_statements(t: Tables) -> Statements:
         h.c.ledger == sa.bindparam("ledger")
     )
     directory = sa.select(d.c.version).where(d.c.id == 1)
-    return Statements(
-        request_doc=sa.select(r.c.doc).where(r.c.id == sa.bindparam("id")),
-        request_version=sa.select(r.c.version).where(r.c.id == sa.bindparam("id")),
-        request_insert=sa.insert(r),
-        request_cas=sa.update(r)
-        .where(
-            r.c.id == sa.bindparam("b_id"), r.c.version == sa.bindparam("b_expected")
-        )
-        .values(values),
-        request_blind=sa.update(r).where(r.c.id == sa.bindparam("b_id")).values(values),
-        head_select=head_select,
-        head_select_locked=head_select.with_for_update(),
-        head_advance=sa.update(h)
+    head_advance = (
+        sa.update(h)
         .where(
             h.c.ledger == sa.bindparam("b_ledger"),
             h.c.seq == sa.bindparam("b_seq"),
             h.c.hash == sa.bindparam("b_hash"),
         )
-        .values(seq=sa.bindparam("v_seq"), hash=sa.bindparam("v_hash")),
+        .values(seq=sa.bindparam("v_seq"), hash=sa.bindparam("v_hash"))
+    )
+    cas_where = (
+        r.c.id == sa.bindparam("b_id"),
+        r.c.version == sa.bindparam("b_expected"),
+    )
+    request_cas = sa.update(r).where(*cas_where).values(values)
+    slim = {k: v for k, v in values.items() if k not in IDENTITY_FIELDS}
+    request_cas_slim = sa.update(r).where(*cas_where).values(slim)
+    return Statements(
+        request_doc=sa.select(r.c.doc).where(r.c.id == sa.bindparam("id")),
+        request_version=sa.select(r.c.version).where(r.c.id == sa.bindparam("id")),
+        request_insert=sa.insert(r),
+        request_cas=request_cas,
+        request_cas_locking=_cas_locking_head(t, request_cas),
+        request_cas_slim=request_cas_slim,
+        request_cas_slim_locking=_cas_locking_head(t, request_cas_slim),
+        request_blind=sa.update(r).where(r.c.id == sa.bindparam("b_id")).values(values),
+        head_select=head_select,
+        head_select_locked=head_select.with_for_update(),
+        head_advance=head_advance,
         audit_insert=sa.insert(t.audit),
+        audit_append=_audit_append(t, head_advance),
         directory_version=directory,
         directory_version_shared=directory.with_for_update(read=True),
         grants_of_actor=sa.select(g)
@@ -108,6 +137,49 @@ def build_statements(t: Tables) -> Statements:
         idempotency_get=sa.select(t.idempotency.c.record).where(
             t.idempotency.c.key == sa.bindparam("key")
         ),
+    )
+
+
+def _cas_locking_head(t: Tables, request_cas: Any) -> Any:
+    """The request compare-and-set, returning its ledger head locked (PostgreSQL).
+
+    ``WITH moved AS (UPDATE requests … RETURNING id) SELECT seq, hash FROM heads
+    WHERE ledger = :ledger AND EXISTS (SELECT FROM moved) FOR UPDATE OF heads``:
+    the head row, locked, when the CAS matched; no row when it did not. One round
+    trip for a transition whose cached head is likely stale (several writers on
+    its ledger). The head is locked only after the request row (its qualification
+    reads the UPDATE's result), the order of the two-statement path, so two
+    writers of one request still meet at the request row, not in a deadlock.
+    """
+    r, h = t.requests, t.heads
+    moved = request_cas.returning(r.c.id).cte("rf_moved")
+    return (
+        sa.select(h.c.seq, h.c.hash)
+        .where(h.c.ledger == sa.bindparam("ledger"), sa.exists(sa.select(moved.c.id)))
+        .with_for_update(of=h)
+        .add_cte(moved)
+    )
+
+
+def _audit_append(t: Tables, head_advance: Any) -> Any:
+    """Head compare-and-set and audit INSERT as one statement (PostgreSQL).
+
+    ``WITH adv AS (UPDATE heads … WHERE seq = :b_seq AND hash = :b_hash RETURNING
+    ledger) INSERT INTO audit (…) SELECT :ledger, … FROM adv``: the row is inserted
+    only if the head row moved, so the statement's row count (1 or 0) is the
+    compare-and-set's, in one round trip instead of two. The selected binds carry
+    the column types (psycopg renders ``::TYPE`` casts without a length, so a
+    too-long value still fails on assignment, as in a plain INSERT).
+    """
+    advanced = head_advance.returning(t.heads.c.ledger).cte("rf_advanced")
+    columns = list(t.audit.c)
+    rows = sa.select(
+        *[sa.bindparam(c.name, type_=c.type) for c in columns]
+    ).select_from(advanced)
+    return (
+        sa.insert(t.audit)
+        .from_select([c.name for c in columns], rows)
+        .add_cte(advanced)
     )
 
 
@@ -160,12 +232,19 @@ class DriverStatements:
 
     request_doc: DriverSql
     request_cas: DriverSql
+    request_cas_locking: DriverSql | None
+    """PostgreSQL: the CAS returning the locked ledger head; else None."""
+    request_cas_slim: DriverSql
+    """The CAS without the :data:`IDENTITY_FIELDS` columns in its SET list."""
+    request_cas_slim_locking: DriverSql | None
     request_blind: DriverSql
     directory_version: DriverSql
     directory_version_shared: DriverSql
     head_select_locked: DriverSql
     head_advance: DriverSql
     audit_insert: DriverSql
+    audit_append: DriverSql | None
+    """PostgreSQL: head advance and audit INSERT in one statement; else None."""
 
 
 def _driver_sql(stmt: Any, dialect: Dialect, schema: str | None) -> DriverSql:
@@ -204,6 +283,17 @@ def build_driver_statements(
     return DriverStatements(
         request_doc=_driver_sql(sql.request_doc, dialect, schema),
         request_cas=_driver_sql(sql.request_cas, dialect, schema),
+        request_cas_locking=(
+            _driver_sql(sql.request_cas_locking, dialect, schema)
+            if dialect.name == "postgresql"
+            else None
+        ),
+        request_cas_slim=_driver_sql(sql.request_cas_slim, dialect, schema),
+        request_cas_slim_locking=(
+            _driver_sql(sql.request_cas_slim_locking, dialect, schema)
+            if dialect.name == "postgresql"
+            else None
+        ),
         request_blind=_driver_sql(sql.request_blind, dialect, schema),
         directory_version=_driver_sql(sql.directory_version, dialect, schema),
         directory_version_shared=_driver_sql(
@@ -212,4 +302,9 @@ def build_driver_statements(
         head_select_locked=_driver_sql(sql.head_select_locked, dialect, schema),
         head_advance=_driver_sql(sql.head_advance, dialect, schema),
         audit_insert=_driver_sql(sql.audit_insert, dialect, schema),
+        audit_append=(
+            _driver_sql(sql.audit_append, dialect, schema)
+            if dialect.name == "postgresql"
+            else None
+        ),
     )

@@ -29,7 +29,12 @@ from sqlalchemy.engine import Connection, CursorResult, Engine, Row
 from sqlalchemy.sql import Executable
 
 from ...chain import GENESIS_HASH
-from ...exceptions import ConflictError, StorageBusyError, StorageError
+from ...exceptions import (
+    ConflictError,
+    StorageBusyError,
+    StorageError,
+    StorageUnavailableError,
+)
 from ...models import Request
 from . import engine as engines
 from . import raw_reads
@@ -76,8 +81,16 @@ class SqlUnitOfWork:
         self._locked = False
         self._cursor: Any = None
         self._fast = False
+        self._raw: Any = None
+        """The pool's connection on the raw path (no SQLAlchemy ``Connection`` yet)."""
+        self._raw_options: Mapping[str, Any] = {}
+        self._raw_begun = False
+        """Whether the raw path's own BEGIN is the open transaction."""
+        self._raw_lost = False
         self.heads_written: dict[int, tuple[int, str]] = {}
         """Ledger heads this unit of work advanced (published on commit)."""
+        self.heads_locked: dict[int, tuple[int, str]] = {}
+        """Ledger heads read ``FOR UPDATE`` in this transaction (and not yet advanced)."""
         self.requests_written: dict[str, Request] = {}
         """Requests this unit of work stored (published on commit)."""
         self.directory_seen: DirectorySnapshot | None = None
@@ -131,10 +144,37 @@ class SqlUnitOfWork:
 
     @property
     def connection(self) -> Connection:
-        """The open connection (raises outside ``with``)."""
-        if self._conn is None:
-            raise StorageError("the unit of work is not open")
-        return self._conn
+        """The open connection (raises outside ``with``).
+
+        On the raw path it is made on first use, on the same pooled connection
+        and in the transaction already open on it.
+        """
+        conn = self._conn
+        if conn is None:
+            if self._raw is None:
+                raise StorageError("the unit of work is not open")
+            conn = self._wrap_raw()
+        return conn
+
+    def _wrap_raw(self) -> Connection:
+        """A SQLAlchemy ``Connection`` over the raw path's pooled connection."""
+        if self._raw_lost:
+            raise StorageUnavailableError("the database connection was lost")
+        raw = self._raw
+        with translate():
+            conn = Connection(self.store.engine, connection=raw)
+            if self._raw_options:
+                conn.execution_options(**self._raw_options)
+            if self._raw_begun:
+                # the transaction is open already: SQLAlchemy only records it
+                # (the SQLite begin listener skips its BEGIN once)
+                raw.info[engines.SKIP_BEGIN] = True
+            try:
+                conn.begin()
+            finally:
+                raw.info.pop(engines.SKIP_BEGIN, None)
+        self._conn = conn
+        return conn
 
     def run(
         self, stmt: Executable, params: dict[str, Any] | None = None
@@ -272,19 +312,27 @@ class SqlUnitOfWork:
                     raise
                 raise self._driver_error(exc) from exc
 
-    def _driver_error(self, exc: Exception) -> Exception:
+    def _driver_error(self, exc: Exception, *, committing: bool = False) -> Exception:
         """The releaseflow error of a raw driver error; a lost link is invalidated."""
-        conn = self.connection
-        dialect: Any = conn.dialect
+        conn = self._conn
+        dialect: Any = self.store.engine.dialect
+        raw = self._raw if conn is None else conn.connection
         try:
             gone = bool(
-                dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
+                dialect.is_disconnect(
+                    exc, None if raw is None else raw.dbapi_connection, None
+                )
             )
         except Exception:  # a dialect that cannot tell: not gone
             gone = False
         if gone:
-            conn.invalidate(exc)
-        return classify(exc, disconnected=gone)
+            if conn is not None:
+                conn.invalidate(exc)
+            elif raw is not None and not self._raw_lost:
+                self._raw_lost = True  # invalidating returns it to the pool
+                with contextlib.suppress(Exception):
+                    raw.invalidate(exc)
+        return classify(exc, committing=committing, disconnected=gone)
 
     def check_write(self) -> None:
         """Refuse writes in a read-only unit of work."""
@@ -305,6 +353,8 @@ class SqlUnitOfWork:
                 raise StorageBusyError("the in-memory database stayed locked too long")
             self._locked = True
         try:
+            if begin and store.raw_path_ok() and self._open_raw(options):
+                return self
             with translate():
                 conn = store.engine.connect()
                 try:
@@ -327,6 +377,70 @@ class SqlUnitOfWork:
             raise
         return self
 
+    def _open_raw(self, options: Mapping[str, Any]) -> bool:
+        """Begin on a connection checked out of the pool, without a ``Connection``.
+
+        False (nothing held) when the connection has not had its first-use checks
+        (:func:`~.engine.prepare_connection` runs on SQLAlchemy's path).
+        """
+        store = self.store
+        with translate():
+            raw: Any = store.engine.raw_connection()
+        dbapi = raw.dbapi_connection
+        if not raw.info.get(engines.READY) or (
+            store.is_sqlite and dbapi.isolation_level is not None
+        ):
+            raw.close()
+            return False
+        self._raw = raw
+        try:
+            if store.is_sqlite:
+                dbapi.execute(options[engines.BEGIN_OPTION])
+            self._cursor = dbapi.cursor()
+        except BaseException as exc:
+            self._cursor = None
+            error = self._driver_error(exc) if isinstance(exc, Exception) else None
+            if not self._raw_lost:
+                with contextlib.suppress(Exception):
+                    dbapi.rollback()
+                raw.close()
+            self._raw = None
+            self._raw_lost = False
+            if error is not None and is_driver_error(exc):
+                raise error from exc
+            with translate():
+                raise
+        # with the SQLite BEGIN statement: a Connection made after a commit
+        # begins its transaction as the SQLAlchemy path would
+        self._raw_options = options
+        self._raw_begun = True
+        self._fast = True
+        return True
+
+    def _close_raw(self, exc_info: tuple[object, ...]) -> None:
+        """Roll back and return the raw path's connection (no ``Connection`` made)."""
+        raw, self._raw = self._raw, None
+        lost, self._raw_lost = self._raw_lost, False
+        self._raw_begun = False
+        if raw is None or lost:
+            return
+        try:
+            raw.dbapi_connection.rollback()
+        except Exception as exc:
+            error = self._driver_error(exc) if is_driver_error(exc) else None
+            if not self._raw_lost:
+                with contextlib.suppress(Exception):
+                    raw.close()
+            self._raw_lost = False
+            if exc_info[0] is None:
+                if error is not None:
+                    raise error from exc
+                with translate():
+                    raise
+            return
+        with translate():
+            raw.close()
+
     def __exit__(self, *exc_info: object) -> None:
         conn, self._conn = self._conn, None
         self._forget()
@@ -335,6 +449,15 @@ class SqlUnitOfWork:
         if cursor is not None:
             with contextlib.suppress(Exception):  # the rollback below reports
                 cursor.close()
+        if conn is None and self._raw is not None:
+            try:
+                self._close_raw(exc_info)
+            finally:
+                self._release_lock()
+            return
+        self._raw = None
+        self._raw_lost = False
+        self._raw_begun = False
         try:
             if conn is not None:
                 try:
@@ -357,10 +480,13 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         """Commit the transaction; a link lost here is ``CommitOutcomeUnknownError``."""
-        conn = self.connection
         try:
-            with translate(committing=True):
-                conn.commit()
+            if self._conn is None and self._raw is not None:
+                self._commit_raw()
+            else:
+                conn = self.connection
+                with translate(committing=True):
+                    conn.commit()
         except BaseException:
             self._forget()
             raise
@@ -374,8 +500,34 @@ class SqlUnitOfWork:
         # No eager BEGIN here: on SQLite that would take the write lock again only
         # for __exit__ to roll it back. A later statement autobegins a transaction.
 
+    def _commit_raw(self) -> None:
+        """COMMIT on the raw path's connection (no ``Connection`` was made)."""
+        if self._raw_lost:
+            raise StorageUnavailableError("the database connection was lost")
+        self._raw_begun = False
+        try:
+            self._raw.dbapi_connection.commit()
+        except Exception as exc:
+            if is_driver_error(exc):
+                raise self._driver_error(exc, committing=True) from exc
+            with translate(committing=True):
+                raise
+
     def rollback(self) -> None:
         """Roll back every change made since the last commit."""
+        if self._conn is None and self._raw is not None:
+            self._forget()
+            if self._raw_lost:
+                raise StorageUnavailableError("the database connection was lost")
+            self._raw_begun = False
+            try:
+                self._raw.dbapi_connection.rollback()
+            except Exception as exc:
+                if is_driver_error(exc):
+                    raise self._driver_error(exc) from exc
+                with translate():
+                    raise
+            return
         conn = self.connection
         self._forget()
         with translate():
@@ -384,6 +536,7 @@ class SqlUnitOfWork:
     def _forget(self) -> None:
         """Drop what this transaction read and wrote: none of it gets published."""
         self.heads_written = {}
+        self.heads_locked = {}
         self.requests_written = {}
         self.directory_seen = None
         self.directory_dirty = False
@@ -467,10 +620,10 @@ class SqlSingleRead(SqlUnitOfWork):
             return super().fast_select(sql, values, names=names)
         return leased.select(sql, values, names)
 
-    def _driver_error(self, exc: Exception) -> Exception:
+    def _driver_error(self, exc: Exception, *, committing: bool = False) -> Exception:
         if self._lease is not None:
             return self._lease.error(exc)
-        return super()._driver_error(exc)
+        return super()._driver_error(exc, committing=committing)
 
     def __exit__(self, *exc_info: object) -> None:
         if self._lease is None:
@@ -541,6 +694,27 @@ class SqlStore:
     def uow_options(self, write: bool) -> dict[str, Any]:
         """Execution options of a unit of work's connection."""
         return self._options[write]
+
+    def raw_path_ok(self) -> bool:
+        """Whether a unit of work may begin on a pooled connection without SQLAlchemy.
+
+        Only on an engine this store created (a host's engine keeps its own
+        isolation and events), on SQLite or PostgreSQL (PyMySQL would send an
+        extra ROLLBACK when the pool takes the connection back), and only while
+        nobody listens for cursor executes or transaction events, which must
+        see everything on SQLAlchemy's path.
+        """
+        if not self._owns_engine or self.dialect not in ("sqlite", "postgresql"):
+            return False
+        dispatch: Any = self.engine.dispatch
+        if (
+            dispatch.before_cursor_execute
+            or dispatch.after_cursor_execute
+            or dispatch.commit
+            or dispatch.rollback
+        ):
+            return False
+        return all(fn is engines.on_begin for fn in dispatch.begin)
 
     def driver_path_ok(self, conn: Connection) -> bool:
         """Whether transition statements may bypass SQLAlchemy on ``conn``.
