@@ -65,8 +65,9 @@ class Window:
         """Whether a request registered at ``created_at`` was known at the cut-off.
 
         ``created_at`` is stamped by the engine when the request is created, in
-        the transaction that appends its ``created`` audit entry; the client
-        cannot set it (unlike ``received_at``) and no change moves it. A request
+        the transaction that appends its ``created`` audit entry (whose time is
+        read from the same clock just after); the client cannot set it (unlike
+        ``received_at``) and no change moves it. A request
         last changed before the cut-off was registered before it, so only
         requests changed at or after the cut-off need this test.
         """
