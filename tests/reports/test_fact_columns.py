@@ -24,6 +24,7 @@ from releaseflow.reports.row_facts import FACT_COLUMNS, request_facts
 from releaseflow.storage.sql import SqlStore, head_revision, upgrade
 from tests.conftest import Clock
 from tests.reports.conftest import NOW
+from tests.reports.test_registered_late import register_late
 from tests.sql.conftest import FILE_BACKENDS
 from tests.sql.test_migrations import _downgrade
 from tests.sql_support import drop_tables, server_url, sqlite_url, unique_prefix
@@ -45,13 +46,19 @@ def _normal(cols: dict[str, Any]) -> dict[str, Any]:
 
 
 def _replayed(flow: rf.ReleaseFlow, cutoff: datetime) -> dict[str, Facts]:
-    """Every request received in Q3 before ``cutoff``, replayed from the audit log."""
+    """Every request received in Q3 before ``cutoff``, replayed from the audit log.
+
+    Only requests the log knew at the cut-off: those whose ``created`` entry is
+    before it (a letter registered late, with an earlier ``received_at``, is not).
+    """
+    entries = list(flow.audit.entries())
+    created = {str(e.request_id): e.at for e in entries if e.event.value == "created"}
     found = {
         str(r.id): History(r.model_dump(mode="json"))
         for r in flow.find(limit=1000)
-        if Q3[0] <= r.received_at < min(cutoff, Q3[1])
+        if Q3[0] <= r.received_at < min(cutoff, Q3[1]) and created[str(r.id)] < cutoff
     }
-    for e in flow.audit.entries():
+    for e in entries:
         h = found.get(str(e.request_id))
         if h is not None and e.event.value in EVENTS and Q3[0] <= e.at < cutoff:
             h.events.append(event(e.at, e.to_state, _plain(e.payload)))
@@ -350,18 +357,26 @@ def _replayed_report(
 def test_fast_path_equals_a_replay_of_the_log_after_late_changes(
     seeded: rf.ReleaseFlow, clock: Clock
 ) -> None:
-    """Late retractions, withdrawals and closings: every figure equals a replay.
+    """Late retractions, withdrawals, closings and registrations: equal to a replay.
 
-    A past period's report is as it was, and every figure (ids included) equals a
-    full replay of the log, both for the past period and for an as-of cut-off
-    after the changes.
+    A past period's report is as it was (letters received in it but registered
+    after its cut-off stay out), and every figure (ids included) equals a full
+    replay of the log, both for the past period and for an as-of cut-off after the
+    changes (which counts the late letters).
     """
     past = (date(2026, 7, 1), date(2026, 9, 10))
     before = reports.build(seeded, past)
     cutoff = before.meta.cutoff
     changed = _change_after(seeded, clock, NOW + timedelta(days=1))
+    # received on 5 September (in the past period), registered a month later
+    registered = register_late(
+        seeded,
+        clock,
+        clock.now + timedelta(minutes=5),
+        datetime(2026, 9, 5, tzinfo=UTC),
+    )
     moving = {str(r.id) for r in seeded.find(limit=1000) if r.updated_at >= cutoff}
-    assert changed <= moving
+    assert changed | registered <= moving
     assert any(r.state == "retracted" for r in seeded.find(limit=1000))
 
     after = reports.build(seeded, past)
@@ -381,3 +396,4 @@ def test_fast_path_equals_a_replay_of_the_log_after_late_changes(
     replay = _replayed_report(seeded, late, late.meta.cutoff)
     assert late.model_dump(exclude=skip) == replay.model_dump(exclude=skip)
     assert late.correction_outcomes, "the demo has correction requests"
+    assert registered <= set(late.totals.received.listed)

@@ -17,14 +17,23 @@ from releaseflow.reports.charts import deadlines_png, outcomes_png
 from releaseflow.reports.labels import labels
 from releaseflow.reports.render_docx import write_docx
 from releaseflow.reports.render_xlsx import write_xlsx
+from tests.conftest import Clock
+from tests.reports.conftest import NOW
 
 EVIL_ORG = '=HYPERLINK("http://x.example","Báo")'
 EVIL_NAME = "[bấm](javascript:alert(1)) <script>x</script> | *đậm*"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def _evil(flow: rf.ReleaseFlow) -> reports.Report:
-    flow.create(
+@pytest.fixture(name="evil")
+def _evil(seeded: rf.ReleaseFlow, clock: Clock) -> reports.Report:
+    """The Q3 report after a journalist's request with hostile names.
+
+    Registered on the day it arrives (20 September): a report counts only the
+    requests registered before its cut-off (the end of Q3).
+    """
+    clock.now = datetime(2026, 9, 20, 2, 0, tzinfo=UTC)
+    seeded.create(
         rf.RequestKind.PRESS_INQUIRY,
         title="@SUM(A1:A9)\nTiêu đề",
         body="Nội dung",
@@ -34,12 +43,13 @@ def _evil(flow: rf.ReleaseFlow) -> reports.Report:
         received_at=datetime(2026, 9, 20, 2, 0, tzinfo=UTC),
         requester={"type": "journalist", "name": EVIL_NAME, "organisation": EVIL_ORG},
     )
-    return reports.build(flow, "2026-Q3")
+    clock.now = NOW
+    return reports.build(seeded, "2026-Q3")
 
 
-def test_csv_has_bom_and_neutralises_formulas(seeded: rf.ReleaseFlow) -> None:
+def test_csv_has_bom_and_neutralises_formulas(evil: reports.Report) -> None:
     """CSV starts with a BOM; a formula-like organisation is stored as text."""
-    text = reports.to_csv(_evil(seeded))
+    text = reports.to_csv(evil)
     assert text.startswith("\ufeffsection,key,metric,value,request_ids")
     rows = list(csv.reader(io.StringIO(text[1:])))
     keys = [r[1] for r in rows if r[0] == "press_agencies"]
@@ -48,9 +58,9 @@ def test_csv_has_bom_and_neutralises_formulas(seeded: rf.ReleaseFlow) -> None:
     assert "Báo Đà Nẵng" in keys
 
 
-def test_markdown_escapes_markup(seeded: rf.ReleaseFlow) -> None:
+def test_markdown_escapes_markup(evil: reports.Report) -> None:
     """Links, HTML and table pipes in names are inert in Markdown."""
-    md = reports.to_markdown(_evil(seeded), lang="vi")
+    md = reports.to_markdown(evil, lang="vi")
     assert "<script>" not in md
     assert "](javascript" not in md
     assert "\\[bấm\\]\\(javascript:alert\\(1\\)\\) &lt;script" in md
@@ -67,10 +77,10 @@ def test_markdown_in_english(seeded: rf.ReleaseFlow) -> None:
 
 
 def test_xlsx_opens_with_cells_charts_and_no_formulas(
-    seeded: rf.ReleaseFlow, tmp_path: Path
+    evil: reports.Report, tmp_path: Path
 ) -> None:
     """The workbook holds Vietnamese labels, figures, native charts, text not formulas."""
-    report = _evil(seeded)
+    report = evil
     path = tmp_path / "r.xlsx"
     write_xlsx(report, path)
     wb = openpyxl.load_workbook(path)
@@ -89,10 +99,10 @@ def test_xlsx_opens_with_cells_charts_and_no_formulas(
 
 
 def test_docx_is_an_administrative_document(
-    seeded: rf.ReleaseFlow, tmp_path: Path
+    evil: reports.Report, tmp_path: Path
 ) -> None:
     """A4, Times New Roman 13 pt, national header, title, figures, charts."""
-    report = _evil(seeded)
+    report = evil
     path = tmp_path / "r.docx"
     write_docx(report, path, agency="Sở Y tế thành phố Đà Nẵng")
     d = docx.Document(str(path))
@@ -123,10 +133,10 @@ def test_charts_render_png(seeded: rf.ReleaseFlow) -> None:
 
 
 def test_docx_bounds_tables_that_grow_with_the_data(
-    seeded: rf.ReleaseFlow, tmp_path: Path
+    evil: reports.Report, tmp_path: Path
 ) -> None:
     """Unbounded tables keep ``max_rows`` rows plus one counting the rest."""
-    report = _evil(seeded)
+    report = evil
     assert len(report.journalists) > 1
     path = tmp_path / "r.docx"
     write_docx(report, path, charts=False, max_rows=1, lang="en")

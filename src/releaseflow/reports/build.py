@@ -126,10 +126,13 @@ def build(
     """Compute the report of ``unit`` (with its sub-units) over ``period``.
 
     A request belongs to the period when it was received in it (local time,
-    Asia/Ho_Chi_Minh); its outcome, deadlines and release time are read from the
-    audit entries before the cut-off (the end of the period, or ``as_of`` /
-    now when earlier). Every figure carries the ids of its requests, and the
-    report records the audit heads it was computed at.
+    Asia/Ho_Chi_Minh) and registered before the cut-off (the end of the period, or
+    ``as_of`` / now when earlier): the report holds the data known at its cut-off,
+    so a letter entered after it with an earlier ``received_at`` is in none of its
+    figures, and a report is reproducible from the log. A request's outcome,
+    deadlines and release time are read from the audit entries before the
+    cut-off. Every figure carries the ids of its requests, and the report records
+    the audit heads it was computed at.
 
     Args:
         flow: the engine to read.

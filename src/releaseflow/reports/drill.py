@@ -7,7 +7,9 @@ ground, press organisation, journalist or correction state. For those,
 :func:`figure_ids` asks the database for exactly the settled requests (changed
 before the cut-off) that match, and replays only the requests still moving at the
 cut-off from the audit log, counting them with the report's own code, so the ids
-are those the report counted. Other figures (deadlines, durations, incidents,
+are those the report counted (a request registered after the cut-off, though
+received before it, is among the moving ones and the replay leaves it out, as the
+report did). Other figures (deadlines, durations, incidents,
 obligations, policy drafts) return None and are recomputed in full.
 """
 

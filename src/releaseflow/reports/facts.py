@@ -6,6 +6,9 @@ Two sources give the same facts. A request last changed before the cut-off
 document parsing and no audit scan). A request changed at or after the cut-off is
 replayed from its audit entries before the cut-off (:class:`History`), which is what
 an ``as_of`` report or a report on a past period needs for requests still moving.
+A request registered at or after the cut-off (``created_at``; its ``received_at``
+may be earlier, when a letter is entered late) was not known then and is left out
+(:meth:`Window.known`); it is always among the requests changed after the cut-off.
 """
 
 from __future__ import annotations
@@ -36,7 +39,11 @@ Deadline = tuple[str, str, datetime]
 class Window:
     """Which requests and entries a report reads.
 
-    Requests received in ``[start, cutoff)``; entries made in ``[start, cutoff)``.
+    Requests received in ``[start, cutoff)`` and registered before ``cutoff``;
+    entries made in ``[start, cutoff)``. A report counts what was known at its
+    cut-off: a letter registered after it (its ``received_at`` backdated to the
+    day it arrived) is not part of it, whenever the report is computed, so a
+    report is reproducible from the log (see :meth:`known`).
     """
 
     start: datetime
@@ -53,6 +60,18 @@ class Window:
             return False
         u = self.unit
         return u is None or unit == u or unit.startswith(u + "/")
+
+    def known(self, created_at: datetime) -> bool:
+        """Whether a request registered at ``created_at`` was known at the cut-off.
+
+        ``created_at`` is stamped by the engine when the request is created, in
+        the transaction that appends its ``created`` audit entry (whose time is
+        read from the same clock just after); the client cannot set it (unlike
+        ``received_at``) and no change moves it. A request
+        last changed before the cut-off was registered before it, so only
+        requests changed at or after the cut-off need this test.
+        """
+        return created_at < self.cutoff
 
 
 @dataclass(slots=True)
@@ -233,7 +252,7 @@ def _collect_ports(uow: UnitOfWork, window: Window) -> list[Facts]:
             continue
         if r.updated_at < window.cutoff:
             out.append(from_request(r, window.cutoff))
-        else:
+        elif window.known(r.created_at):
             moving[str(r.id)] = History(r.model_dump(mode="json"))
     if moving:
         for entry in _entries(uow.audit.entries(), window):
