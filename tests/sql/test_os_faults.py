@@ -13,6 +13,10 @@ Two faults, each made by the operating system rather than by SQLite settings:
 Each must end in exactly one typed releaseflow error; reopening afterwards shows the
 request unchanged and the audit chain intact, and the same operation then succeeds.
 
+A third fault, **fsync EIO** (``strace`` fails the first fsync of the WAL), hits the
+COMMIT itself: the outcome is unknown, the connection is discarded, and a retry with
+the same idempotency key applies the transition exactly once.
+
 Run as ``python -m tests.sql.test_os_faults <mode> ...`` this module is the child.
 """
 
@@ -33,8 +37,8 @@ import releaseflow as rf
 from releaseflow.exceptions import ReleaseflowError, StorageError
 from releaseflow.storage.sql import SqlStore
 from tests.conftest import STAFF, Clock, new_inquiry
+from tests.sql_support import child_env
 
-ROOT = Path(__file__).resolve().parents[2]
 BIG_BODY = "Nội dung trả lời rất dài. " * 3800  # ~99 000 characters, ~120 KB
 
 #: SQLite's result for a failed write: FULL for a short write or ENOSPC, an I/O error
@@ -156,9 +160,35 @@ def _child_tmpfs(folder: str) -> dict[str, Any]:
     return report
 
 
+def _child_fsync(url: str, request_id: str) -> dict[str, Any]:
+    """Runs under strace, which fails the first fsync/fdatasync of the WAL with EIO."""
+    import sqlalchemy as sa
+
+    store = SqlStore.open(url, migrate=False)
+    connects: list[int] = []
+    sa.event.listen(store.engine, "connect", lambda *_: connects.append(1))
+    flow = rf.ReleaseFlow(store, clock=Clock())
+    flow.get(request_id)  # one pooled connection, opened before the fault
+    opened = len(connects)
+    try:
+        flow.fire(request_id, "submit", actor="comms.nguyen", idempotency_key="eio")
+        raised = None
+    except Exception as exc:
+        raised = _describe(exc)
+    # the connection whose fsync failed must not be used again: its state is undefined
+    flow.get(request_id)
+    fresh = len(connects) > opened
+    retried = flow.fire(
+        request_id, "submit", actor="comms.nguyen", idempotency_key="eio"
+    )
+    store.close()
+    return {"raised": raised, "fresh_connection": fresh, "retried": retried.state}
+
+
 def _main(argv: list[str]) -> None:
     mode, *args = argv
-    result = _child_fsize(*args) if mode == "fsize" else _child_tmpfs(*args)
+    children = {"fsize": _child_fsize, "tmpfs": _child_tmpfs, "fsync": _child_fsync}
+    result = children[mode](*args)
     sys.stdout.write(json.dumps(result))
     sys.stdout.flush()
     os._exit(0)  # no finalisers writing to a file system that refuses writes
@@ -168,7 +198,7 @@ def _main(argv: list[str]) -> None:
 
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = child_env()
     return subprocess.run(
         argv, env=env, capture_output=True, text=True, timeout=120, check=False
     )
@@ -264,6 +294,72 @@ def test_a_full_disk_fails_the_transition_with_one_typed_error(
     assert not any(folder.iterdir())
     with open("/proc/self/mounts", encoding="utf-8") as mounts:
         assert str(folder) not in mounts.read()
+
+
+def test_an_fsync_error_at_commit_is_outcome_unknown_and_the_retry_applies_once(
+    tmp_path: Path,
+) -> None:
+    """T14: the WAL's fsync fails with EIO (strace fault injection) during COMMIT.
+
+    The frames may or may not be durable, so the caller must hear "outcome
+    unknown", the connection must be discarded, and a retry with the same
+    idempotency key must leave the transition applied exactly once.
+    """
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace(1) is not installed")
+    url = f"sqlite:///{tmp_path / 'agency.db'}"
+    store = SqlStore.open(url)
+    try:
+        flow = _staffed(store)
+        req = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+        trail = len(flow.audit.history(req.id))
+    finally:
+        store.close()
+    wal = f"{tmp_path / 'agency.db'}-wal"
+    done = _run(
+        [
+            strace,
+            "-f",
+            "-qq",
+            "-o",
+            os.devnull,
+            "-P",
+            wal,
+            "-e",
+            "trace=fsync,fdatasync",
+            "-e",
+            "inject=fsync,fdatasync:error=EIO:when=1",
+            sys.executable,
+            "-m",
+            "tests.sql.test_os_faults",
+            "fsync",
+            url,
+            str(req.id),
+        ]
+    )
+    if done.returncode != 0 and "ptrace" in done.stderr:
+        pytest.skip(f"ptrace is not permitted here: {done.stderr.strip()[:200]}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["raised"] is not None, "the failed fsync went unnoticed"
+    assert result["raised"]["type"] == "CommitOutcomeUnknownError", result["raised"]
+    assert result["raised"]["errorname"].startswith("SQLITE_IOERR"), result["raised"]
+    assert result["fresh_connection"], "the connection was reused after EIO"
+    assert result["retried"] == "in_review"
+
+    store = SqlStore.open(url, migrate=False)
+    try:
+        flow = rf.ReleaseFlow(store, clock=Clock())
+        after = flow.get(req.id)
+        history = flow.audit.history(req.id)
+        assert (after.state, after.version) == ("in_review", req.version + 1)
+        assert len(history) == trail + 1  # applied exactly once
+        assert flow.audit.verify().ok
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+    finally:
+        store.close()
 
 
 if __name__ == "__main__":

@@ -18,7 +18,10 @@ SQLite IOERR, CORRUPT and the rest      :class:`StorageError`
 
 A connection-class error raised while **committing** becomes
 :class:`CommitOutcomeUnknownError`: the server may have committed before the link
-broke, so only a retry with the same idempotency key can tell.
+broke, so only a retry with the same idempotency key can tell. So does a failed
+fsync of SQLite's WAL during COMMIT (the frames are written and a later recovery
+may find them). After any SQLite I/O or corruption error :func:`must_discard` says
+the connection is never used again: its state is undefined.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from ...exceptions import (
     StorageUnavailableError,
 )
 
-__all__ = ["classify", "is_driver_error", "translate"]
+__all__ = ["classify", "is_driver_error", "must_discard", "translate"]
 
 _PG_CONFLICT: Final = {"40001"}
 _PG_BUSY: Final = {"40P01", "55P03", "57014"}
@@ -61,6 +64,37 @@ def _sqlite_kind(orig: BaseException) -> type[StorageError] | None:
     if name.startswith("SQLITE_CANTOPEN"):
         return StorageUnavailableError
     return None
+
+
+def _sqlite_unreliable(orig: BaseException | None) -> bool:
+    """A SQLite I/O or corruption error: the connection's state is undefined."""
+    name = str(getattr(orig, "sqlite_errorname", ""))
+    return name.startswith(("SQLITE_IOERR", "SQLITE_CORRUPT"))
+
+
+def _sqlite_sync_failed(orig: BaseException | None) -> bool:
+    """A failed (or unspecified) SQLite I/O step that may leave a COMMIT durable.
+
+    A failed *write* of the WAL leaves the commit frame absent or with a bad
+    checksum (not committed); a failed *fsync* leaves whole frames that a later
+    recovery may find, so the outcome is unknown.
+    """
+    name = str(getattr(orig, "sqlite_errorname", ""))
+    return name in {"SQLITE_IOERR", "SQLITE_IOERR_FSYNC", "SQLITE_IOERR_DIR_FSYNC"}
+
+
+def must_discard(exc: BaseException | None) -> bool:
+    """Whether the connection that raised ``exc`` must not be used again.
+
+    ``exc`` may be the driver's error, SQLAlchemy's wrapper or a releaseflow
+    error raised from either (its ``__cause__`` chain is followed).
+    """
+    seen = 0
+    while exc is not None and seen < 5:
+        if _sqlite_unreliable(exc) or _sqlite_unreliable(getattr(exc, "orig", None)):
+            return True
+        exc, seen = exc.__cause__, seen + 1
+    return False
 
 
 def _pg_kind(orig: BaseException) -> type[ReleaseflowError] | None:
@@ -156,12 +190,14 @@ def classify(
             kind = _driver_fallback(exc)
     if kind is None:
         kind = StorageError
-    if committing and kind is StorageUnavailableError:
+    io_failed = _sqlite_sync_failed(orig)
+    if committing and (kind is StorageUnavailableError or io_failed):
         kind = CommitOutcomeUnknownError
     detail = str(orig if orig is not None else exc).strip().splitlines()
     message = detail[0] if detail else type(exc).__name__
     if kind is CommitOutcomeUnknownError:
-        message = f"connection lost during COMMIT, outcome unknown: {message}"
+        cause = "I/O error" if io_failed else "connection lost"
+        message = f"{cause} during COMMIT, outcome unknown: {message}"
     return kind(message)
 
 

@@ -39,7 +39,7 @@ from ...models import Request
 from . import engine as engines
 from . import raw_reads
 from .caches import DirectorySnapshot, StoreCaches
-from .errors import classify, is_driver_error, translate
+from .errors import classify, is_driver_error, must_discard, translate
 from .planning import SqlMedia, SqlPlans
 from .repositories import (
     SqlAudit,
@@ -325,7 +325,7 @@ class SqlUnitOfWork:
             )
         except Exception:  # a dialect that cannot tell: not gone
             gone = False
-        if gone:
+        if gone or must_discard(exc):
             if conn is not None:
                 conn.invalidate(exc)
             elif raw is not None and not self._raw_lost:
@@ -485,8 +485,13 @@ class SqlUnitOfWork:
                 self._commit_raw()
             else:
                 conn = self.connection
-                with translate(committing=True):
-                    conn.commit()
+                try:
+                    with translate(committing=True):
+                        conn.commit()
+                except StorageError as exc:
+                    if must_discard(exc):  # a failed fsync: never reuse it
+                        conn.invalidate(exc)
+                    raise
         except BaseException:
             self._forget()
             raise
