@@ -520,7 +520,9 @@ class ReleaseFlow:
             replay = self._replayed(uow, key, who, fingerprint)
             if replay is not None:
                 return replay
-            ctx = self._context(uow, who, request)
+            # the created entry carries the same instant as created_at: a report's
+            # cut-off can never fall between the row and its log entry
+            ctx = self._context(uow, who, request, now=now)
             if not set(spec.create_roles) & policy.effective_roles(ctx, request):
                 need = ", ".join(r.value for r in spec.create_roles)
                 raise NotPermittedError(
@@ -926,7 +928,18 @@ class ReleaseFlow:
             if fetch is not None
             else uow.audit.entries(request_id=request.id)
         )
-        problem = request_trail_problem(request, entries or ())
+        # READ COMMITTED: this read may already see a concurrent writer's newer
+        # entries; those are the compare-and-set's business (ConflictError), so
+        # the trail is replayed up to the version that was loaded
+        loaded = request.version
+        problem = request_trail_problem(
+            request,
+            (
+                e
+                for e in entries or ()
+                if e.request_version is None or e.request_version <= loaded
+            ),
+        )
         if problem is not None:
             raise IntegrityError(
                 f"request {request.id} disagrees with its audit trail ({problem});"
@@ -950,8 +963,14 @@ class ReleaseFlow:
         return self._load(uow, rid, expected), False
 
     def _context(
-        self, uow: UnitOfWork, actor: str, request: Request
+        self,
+        uow: UnitOfWork,
+        actor: str,
+        request: Request,
+        *,
+        now: datetime | None = None,
     ) -> policy.PolicyContext:
+        """Who ``actor`` is for ``request`` now (``now``: an instant already read)."""
         uow.directory.lock()
         if self._role_provider is not None:
             roles = self._provided_roles(actor, request.unit)
@@ -966,7 +985,7 @@ class ReleaseFlow:
             actor=actor,
             roles=roles,
             authorisations=auths,
-            now=self.now(),
+            now=self.now() if now is None else now,
             host_guards=self._guards,
         )
 

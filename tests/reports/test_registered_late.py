@@ -169,3 +169,28 @@ def test_count_only_report_made_before_the_registration_drills_by_rebuild(
     for row in by_rebuild:
         ids = reports.drilldown(seeded, counted, row.section, row.key, row.metric)
         assert ids == want[(row.section, row.key, row.metric)], row
+
+
+def test_the_created_entry_carries_the_instant_of_created_at(
+    staffed: rf.ReleaseFlow,
+) -> None:
+    """One clock read for the row and its entry: no cut-off can fall between them."""
+    base = datetime(2026, 9, 30, 16, 59, 59, 999_998, tzinfo=UTC)
+    ticks = iter(range(1_000))
+
+    def ticking() -> datetime:  # a new microsecond on every read
+        return base + timedelta(microseconds=next(ticks))
+
+    flow = rf.ReleaseFlow(staffed.store, clock=ticking)
+    request = flow.create(
+        rf.RequestKind.PRESS_INQUIRY,
+        title="Câu hỏi",
+        body="Nội dung",
+        actor="comms.nguyen",
+        unit="agency",
+        channel="electronic",
+        requester={"type": "journalist", "name": "E", "organisation": "Báo"},
+    )
+    (created,) = flow.audit.history(request.id)
+    assert created.event is rf.AuditEvent.CREATED
+    assert created.at == request.created_at

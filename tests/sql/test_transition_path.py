@@ -197,6 +197,7 @@ def test_without_expected_version_the_request_is_read(
         flow.fire(request.id, TOGGLE[request.state], actor="coord.bui")
     assert [s for s in seen if s != "BEGIN"] == [
         "SELECT requests",
+        "SELECT audit_entries",  # the trail check of a request read from storage
         "SELECT directory_state",
         "UPDATE requests",
         *_head_writes(store),
