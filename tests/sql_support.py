@@ -51,6 +51,18 @@ def backend_names(local: Sequence[str]) -> list[str]:
     return names
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """Environment of a child Python process: this checkout's ``src`` and tests.
+
+    ``src`` comes first, so a child imports the releaseflow under test, not
+    whichever checkout the virtual environment's editable install points at.
+    """
+    return {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", **extra}
+
+
 def server_url(backend: str) -> str:
     """The URL of a server backend (raises if its variable is not set)."""
     url = os.environ.get(SQL_URL_ENV[backend])

@@ -24,7 +24,13 @@ from tests.conftest import STAFF, Clock, new_inquiry
 from tests.sql.conftest import FILE_BACKENDS, SERVER_BACKENDS
 from tests.sql.invariants import check_invariants, read_acks
 from tests.sql.storm_worker import CRASHPOINTS
-from tests.sql_support import drop_tables, server_url, sqlite_url, unique_prefix
+from tests.sql_support import (
+    child_env,
+    drop_tables,
+    server_url,
+    sqlite_url,
+    unique_prefix,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 #: CI sizes from the issue: PostgreSQL and MariaDB 8 x 2,000, SQLite 4 x 2,000.
@@ -77,7 +83,7 @@ def _setup(url: str, prefix: str, *, hot: int, triage: bool = True) -> list[str]
 def _spawn(
     url: str, prefix: str, acks: Path, n: int, seed: int, *extra: str
 ) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = child_env()
     env.pop("RELEASEFLOW_TEST_CRASHPOINT", None)
     return subprocess.Popen(
         [
@@ -228,7 +234,7 @@ def test_crash_point_leaves_the_transition_whole_or_absent(
 ) -> None:
     _backend, url, prefix = storm_db
     (rid,) = _setup(url, prefix, hot=1, triage=False)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RELEASEFLOW_TEST_CRASHPOINT": point}
+    env = child_env(RELEASEFLOW_TEST_CRASHPOINT=point)
     worker = subprocess.run(
         [sys.executable, "-m", "tests.sql.storm_worker", url, prefix, "--request", rid],
         cwd=ROOT,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -15,9 +14,14 @@ import releaseflow as rf
 from releaseflow.storage.sql import SqlStore
 from tests.conftest import STAFF, Clock, new_inquiry
 from tests.sql.conftest import FILE_BACKENDS
-from tests.sql_support import drop_tables, server_url, sqlite_url, unique_prefix
+from tests.sql_support import (
+    child_env,
+    drop_tables,
+    server_url,
+    sqlite_url,
+    unique_prefix,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = 4
 REQUESTS = 60
 
@@ -41,7 +45,7 @@ def test_concurrent_sweeps_record_each_notice_exactly_once(
         ids = {str(new_inquiry(flow).id) for _ in range(REQUESTS)}
         later = clock.advance(days=10)
         start_at = time.time() + 2.0
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = child_env()
         workers = [
             subprocess.Popen(
                 [
