@@ -106,14 +106,19 @@ STAFF = {
 }
 
 
-@pytest.fixture(name="staffed")
-def _staffed(flow: rf.ReleaseFlow) -> rf.ReleaseFlow:
-    """A flow whose directory holds one person per role in unit ``agency``."""
+def staff(flow: rf.ReleaseFlow) -> rf.ReleaseFlow:
+    """Give ``flow``'s directory one person per role (:data:`STAFF`) in ``agency``."""
     flow.directory.bootstrap("admin", unit="agency")
     for actor, role in STAFF.items():
         if role != "administrator":
             flow.directory.grant(actor, role, unit="agency", by="admin")
     return flow
+
+
+@pytest.fixture(name="staffed")
+def _staffed(flow: rf.ReleaseFlow) -> rf.ReleaseFlow:
+    """A flow whose directory holds one person per role in unit ``agency``."""
+    return staff(flow)
 
 
 def new_inquiry(flow: rf.ReleaseFlow, **overrides: Any) -> rf.Request:

@@ -24,7 +24,7 @@ from releaseflow.models import content_hash_of
 from releaseflow.ports import Store
 from releaseflow.storage.memory import InMemoryStore
 from releaseflow.storage.sql import SqlStore
-from tests.conftest import STAFF, Clock, make_store, new_inquiry, to_approved
+from tests.conftest import Clock, make_store, new_inquiry, staff, to_approved
 
 Tamper = Callable[[rf.Request], None]
 
@@ -39,11 +39,7 @@ def _setting(
     makes a flow on a fresh store over the same data.
     """
     store = make_store(backend, tmp_path)
-    flow = rf.ReleaseFlow(store, clock=clock)
-    flow.directory.bootstrap("admin", unit="agency")
-    for actor, role in STAFF.items():
-        if role != "administrator":
-            flow.directory.grant(actor, role, unit="agency", by="admin")
+    flow = staff(rf.ReleaseFlow(store, clock=clock))
     fresh: list[Store] = []
 
     def tamper(forged: rf.Request) -> None:

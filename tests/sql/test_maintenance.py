@@ -23,18 +23,13 @@ from releaseflow.storage.sql import (
     unprotect_audit,
 )
 from releaseflow.storage.sql.maintenance import APPEND_ONLY_MESSAGE
-from tests.conftest import STAFF, Clock, new_inquiry
+from tests.conftest import Clock, new_inquiry, staff
 from tests.sql.conftest import StoreFactory
 from tests.sql_support import sqlite_url
 
 
 def _staffed(store: SqlStore) -> rf.ReleaseFlow:
-    flow = rf.ReleaseFlow(store, clock=Clock())
-    flow.directory.bootstrap("admin", unit="agency")
-    for actor, role in STAFF.items():
-        if role != "administrator":
-            flow.directory.grant(actor, role, unit="agency", by="admin")
-    return flow
+    return staff(rf.ReleaseFlow(store, clock=Clock()))
 
 
 def _audit_rows(store: SqlStore) -> list[tuple[int, int, str]]:

@@ -36,7 +36,7 @@ import pytest
 import releaseflow as rf
 from releaseflow.exceptions import ReleaseflowError, StorageError
 from releaseflow.storage.sql import SqlStore
-from tests.conftest import STAFF, Clock, new_inquiry
+from tests.conftest import Clock, new_inquiry, staff
 from tests.sql_support import child_env
 
 BIG_BODY = "Nội dung trả lời rất dài. " * 3800  # ~99 000 characters, ~120 KB
@@ -47,12 +47,7 @@ EXPECTED = {"SQLITE_FULL": "StorageFullError"}
 
 
 def _staffed(store: SqlStore) -> rf.ReleaseFlow:
-    flow = rf.ReleaseFlow(store, clock=Clock())
-    flow.directory.bootstrap("admin", unit="agency")
-    for actor, role in STAFF.items():
-        if role != "administrator":
-            flow.directory.grant(actor, role, unit="agency", by="admin")
-    return flow
+    return staff(rf.ReleaseFlow(store, clock=Clock()))
 
 
 def _describe(exc: BaseException) -> dict[str, Any]:

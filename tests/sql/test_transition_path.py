@@ -32,18 +32,11 @@ from releaseflow.exceptions import (
 )
 from releaseflow.storage.sql import SqlStore
 from releaseflow.storage.sql.errors import classify, is_driver_error, translate
-from tests.conftest import STAFF, Clock, new_inquiry
+from tests.conftest import Clock, new_inquiry, staff
 from tests.sql.conftest import StoreFactory
 from tests.sql.test_errors import CASES
 
 TOGGLE = {"drafting": "request_information", "gathering": "information_received"}
-
-
-def _staff(flow: rf.ReleaseFlow) -> None:
-    flow.directory.bootstrap("admin", unit="agency")
-    for actor, role in STAFF.items():
-        if role != "administrator":
-            flow.directory.grant(actor, role, unit="agency", by="admin")
 
 
 def _twin(store: SqlStore) -> SqlStore:
@@ -90,7 +83,7 @@ class _Statements:
 def _flow_store(open_store: StoreFactory) -> tuple[rf.ReleaseFlow, SqlStore]:
     store = open_store()  # closed by open_store
     flow = rf.ReleaseFlow(store, clock=Clock())
-    _staff(flow)
+    staff(flow)
     return flow, store
 
 
@@ -339,7 +332,7 @@ def test_a_rolled_back_transition_fills_no_cache(open_store: StoreFactory) -> No
 
     store = open_store()
     flow = rf.ReleaseFlow(store, clock=Clock(), test_hook=hook)
-    _staff(flow)
+    staff(flow)
     request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
     ledger = ledger_for(str(request.id), store.ledger_count)
     head = store.caches.head(ledger)

@@ -507,31 +507,30 @@ class SqlUnitOfWork:
 
     def _commit_raw(self) -> None:
         """COMMIT on the raw path's connection (no ``Connection`` was made)."""
+        self._end_raw(committing=True)
+
+    def _end_raw(self, *, committing: bool) -> None:
+        """COMMIT or ROLLBACK on the raw path's connection; errors translated."""
         if self._raw_lost:
             raise StorageUnavailableError("the database connection was lost")
         self._raw_begun = False
+        dbapi = self._raw.dbapi_connection
         try:
-            self._raw.dbapi_connection.commit()
+            if committing:
+                dbapi.commit()
+            else:
+                dbapi.rollback()
         except Exception as exc:
             if is_driver_error(exc):
-                raise self._driver_error(exc, committing=True) from exc
-            with translate(committing=True):
+                raise self._driver_error(exc, committing=committing) from exc
+            with translate(committing=committing):
                 raise
 
     def rollback(self) -> None:
         """Roll back every change made since the last commit."""
         if self._conn is None and self._raw is not None:
             self._forget()
-            if self._raw_lost:
-                raise StorageUnavailableError("the database connection was lost")
-            self._raw_begun = False
-            try:
-                self._raw.dbapi_connection.rollback()
-            except Exception as exc:
-                if is_driver_error(exc):
-                    raise self._driver_error(exc) from exc
-                with translate():
-                    raise
+            self._end_raw(committing=False)
             return
         conn = self.connection
         self._forget()
