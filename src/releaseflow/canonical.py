@@ -28,7 +28,14 @@ from uuid import UUID
 
 from .exceptions import ValidationError
 
-__all__ = ["CANON_VERSION", "HASH_ALG", "MAX_DEPTH", "canonical_bytes", "sha256_hex"]
+__all__ = [
+    "CANON_VERSION",
+    "HASH_ALG",
+    "MAX_DEPTH",
+    "canonical_bytes",
+    "canonical_plain_text",
+    "sha256_hex",
+]
 
 CANON_VERSION: Final = 1
 HASH_ALG: Final = "sha256"
@@ -36,6 +43,9 @@ MAX_DEPTH: Final = 16
 
 
 _SCALARS: Final = frozenset({bool, int})
+_ENCODER: Final = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+)
 """Exact types that are their own plain form (subclasses, e.g. enums, are not)."""
 
 
@@ -133,20 +143,21 @@ def canonical_bytes(value: Any) -> bytes:
     Raises:
         ValidationError: when ``value`` holds something canonical JSON refuses.
     """
-    plain = _plain(value, 0, "value")
+    return canonical_plain_text(_plain(value, 0, "value")).encode("utf-8")
+
+
+def canonical_plain_text(plain: Any) -> str:
+    """The canonical JSON text of a value that is plain already (:func:`to_plain`).
+
+    Raises:
+        ValidationError: an int too long to encode.
+    """
     try:
-        text = json.dumps(
-            plain,
-            ensure_ascii=False,
-            sort_keys=True,
-            separators=(",", ":"),
-            allow_nan=False,
-        )
+        return _ENCODER.encode(plain)
     except ValueError as exc:  # an int beyond sys.get_int_max_str_digits()
         raise ValidationError(
             f"value cannot be encoded: {exc}", field="value", rule="canonical_int"
         ) from exc
-    return text.encode("utf-8")
 
 
 def sha256_hex(data: bytes) -> str:

@@ -29,6 +29,7 @@ from .canonical import (
     HASH_ALG,
     MAX_DEPTH,
     canonical_bytes,
+    canonical_plain_text,
     sha256_hex,
     to_plain,
 )
@@ -60,10 +61,6 @@ __all__ = [
 ]
 
 GENESIS_HASH: Final = "0" * 64
-# canonical_bytes' encoder (canonical.py): sealing encodes plain values with it
-_CANON: Final = json.JSONEncoder(
-    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
-)
 _MAX_PROBLEMS: Final = 100
 
 
@@ -121,12 +118,7 @@ def seal_stored(draft: Mapping[str, Any], head: ChainHead) -> Sealed:
     # the text is canonical_bytes' json.dumps of the whole.
     plain = to_plain(fields, path="value")
     plain["payload"] = payload
-    try:
-        text = _CANON.encode(plain)
-    except ValueError as exc:  # an int beyond sys.get_int_max_str_digits()
-        raise ValidationError(
-            f"value cannot be encoded: {exc}", field="value", rule="canonical_int"
-        ) from exc
+    text = canonical_plain_text(plain)
     fields["payload"] = payload
     fields["hash"] = sha256_hex(text.encode("utf-8"))
     entry = AuditEntry.model_validate(fields)
