@@ -9,6 +9,7 @@ ordinary connection, and a lost link is one typed error that invalidates it.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from datetime import date
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy import event
 
 import releaseflow as rf
 from releaseflow.demo import seed
-from releaseflow.exceptions import StorageUnavailableError
+from releaseflow.exceptions import StorageError, StorageUnavailableError
 from releaseflow.storage.sql import SqlStore
 from tests.conftest import new_inquiry
 
@@ -190,6 +191,26 @@ def test_an_in_memory_store_reads_under_its_lock(clock: Any) -> None:
         assert done == [1]
     finally:
         store.close()
+
+
+def test_a_sqlite_io_error_discards_the_pooled_connection(
+    sql_flow: rf.ReleaseFlow,
+) -> None:
+    """After an I/O error a SQLite connection's state is undefined: never reused."""
+    store = _store(sql_flow)
+    if store.dialect != "sqlite" or store.memory:
+        pytest.skip("a SQLite file")
+    rid = _rid(sql_flow)
+    expected = sql_flow.audit.history(rid)
+    failure = sqlite3.OperationalError("disk I/O error")
+    failure.sqlite_errorname = "SQLITE_IOERR_READ"
+    with _Events(store.engine) as seen:
+        with store.read_once() as uow:
+            assert uow.fast_select("SELECT 1", ()) is not None  # the raw lease
+            error = uow._driver_error(failure)
+        assert type(error) is StorageError
+        assert seen.invalidated == 1
+    assert sql_flow.audit.history(rid) == expected  # a fresh connection serves
 
 
 @pytest.fixture(name="pg_flow")

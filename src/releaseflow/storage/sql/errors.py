@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import exc as sa_exc
 
@@ -42,7 +42,7 @@ from ...exceptions import (
     StorageUnavailableError,
 )
 
-__all__ = ["classify", "is_driver_error", "must_discard", "translate"]
+__all__ = ["classify", "is_driver_error", "link_lost", "must_discard", "translate"]
 
 _PG_CONFLICT: Final = {"40001"}
 _PG_BUSY: Final = {"40P01", "55P03", "57014"}
@@ -95,6 +95,18 @@ def must_discard(exc: BaseException | None) -> bool:
             return True
         exc, seen = exc.__cause__, seen + 1
     return False
+
+
+def link_lost(dialect: Any, exc: Exception, dbapi_connection: Any) -> bool:
+    """Whether ``dialect`` judges the raw driver error ``exc`` a lost link.
+
+    False when the dialect cannot tell. A connection that raised an error for
+    which this or :func:`must_discard` holds is invalidated, never reused.
+    """
+    try:
+        return bool(dialect.is_disconnect(exc, dbapi_connection, None))
+    except Exception:  # a dialect that cannot tell: not gone
+        return False
 
 
 def _pg_kind(orig: BaseException) -> type[ReleaseflowError] | None:

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from ...exceptions import ReleaseflowError
 from .engine import READY as PREPARED_KEY
-from .errors import classify, is_driver_error, translate
+from .errors import classify, is_driver_error, link_lost, must_discard, translate
 
 __all__ = ["RawLease", "lease", "translated"]
 
@@ -96,13 +96,14 @@ class RawLease:
         return keys, rows
 
     def error(self, exc: Exception) -> Exception:
-        """The releaseflow error of a driver error; a lost link is invalidated."""
+        """The releaseflow error of a driver error.
+
+        A lost link, or a SQLite I/O or corruption error, invalidates the
+        connection, as on the unit of work's paths.
+        """
         fairy = self._fairy
-        try:
-            gone = bool(self.dialect.is_disconnect(exc, fairy.dbapi_connection, None))
-        except Exception:  # a dialect that cannot tell: not gone
-            gone = False
-        if gone:
+        gone = link_lost(self.dialect, exc, fairy.dbapi_connection)
+        if gone or must_discard(exc):
             with contextlib.suppress(Exception):
                 fairy.invalidate(exc)
         return classify(exc, disconnected=gone)

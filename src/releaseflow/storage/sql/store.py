@@ -39,7 +39,13 @@ from ...models import Request
 from . import engine as engines
 from . import raw_reads
 from .caches import DirectorySnapshot, StoreCaches
-from .errors import classify, is_driver_error, must_discard, translate
+from .errors import (
+    classify,
+    is_driver_error,
+    link_lost,
+    must_discard,
+    translate,
+)
 from .planning import SqlMedia, SqlPlans
 from .repositories import (
     SqlAudit,
@@ -315,16 +321,12 @@ class SqlUnitOfWork:
     def _driver_error(self, exc: Exception, *, committing: bool = False) -> Exception:
         """The releaseflow error of a raw driver error; a lost link is invalidated."""
         conn = self._conn
-        dialect: Any = self.store.engine.dialect
         raw = self._raw if conn is None else conn.connection
-        try:
-            gone = bool(
-                dialect.is_disconnect(
-                    exc, None if raw is None else raw.dbapi_connection, None
-                )
-            )
-        except Exception:  # a dialect that cannot tell: not gone
-            gone = False
+        gone = link_lost(
+            self.store.engine.dialect,
+            exc,
+            None if raw is None else raw.dbapi_connection,
+        )
         if gone or must_discard(exc):
             if conn is not None:
                 conn.invalidate(exc)
