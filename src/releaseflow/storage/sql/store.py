@@ -349,11 +349,7 @@ class SqlUnitOfWork:
     def _open(self, options: Mapping[str, Any], *, begin: bool) -> SqlUnitOfWork:
         """Check a connection out with ``options``; ``begin`` a transaction or not."""
         store = self.store
-        store.check_fork()
-        if store.serial_lock is not None:
-            if not store.serial_lock.acquire(timeout=store.busy_timeout):
-                raise StorageBusyError("the in-memory database stayed locked too long")
-            self._locked = True
+        self._take_lock()
         try:
             if begin and store.raw_path_ok() and self._open_raw(options):
                 return self
@@ -420,28 +416,30 @@ class SqlUnitOfWork:
         return True
 
     def _close_raw(self, exc_info: tuple[object, ...]) -> None:
-        """Roll back and return the raw path's connection (no ``Connection`` made)."""
-        raw, self._raw = self._raw, None
-        lost, self._raw_lost = self._raw_lost, False
-        self._raw_begun = False
-        if raw is None or lost:
-            return
-        try:
-            raw.dbapi_connection.rollback()
-        except Exception as exc:
-            error = self._driver_error(exc) if is_driver_error(exc) else None
-            if not self._raw_lost:
+        """Roll back and return the raw path's connection (no ``Connection`` made).
+
+        The rollback is :meth:`_end_raw`'s, so a lost link or a SQLite I/O error
+        invalidates the connection instead of returning it to the pool. Its error
+        is raised only when no other exception is on its way out.
+        """
+        raw = self._raw
+        failure: Exception | None = None
+        if raw is not None and not self._raw_lost:
+            try:
+                self._end_raw(committing=False)
+            except Exception as exc:
+                failure = exc
+        lost = self._raw_lost
+        self._raw, self._raw_lost, self._raw_begun = None, False, False
+        if raw is not None and not lost:
+            if failure is None:
+                with translate():
+                    raw.close()
+            else:
                 with contextlib.suppress(Exception):
                     raw.close()
-            self._raw_lost = False
-            if exc_info[0] is None:
-                if error is not None:
-                    raise error from exc
-                with translate():
-                    raise
-            return
-        with translate():
-            raw.close()
+        if failure is not None and exc_info[0] is None:
+            raise failure
 
     def __exit__(self, *exc_info: object) -> None:
         conn, self._conn = self._conn, None
@@ -474,6 +472,15 @@ class SqlUnitOfWork:
                         raise
         finally:
             self._release_lock()
+
+    def _take_lock(self) -> None:
+        """After a fork, drop the parent's pool; take the in-memory database's lock."""
+        store = self.store
+        store.check_fork()
+        if store.serial_lock is not None:
+            if not store.serial_lock.acquire(timeout=store.busy_timeout):
+                raise StorageBusyError("the in-memory database stayed locked too long")
+            self._locked = True
 
     def _release_lock(self) -> None:
         if self._locked and self.store.serial_lock is not None:
@@ -580,11 +587,7 @@ class SqlSingleRead(SqlUnitOfWork):
         if options is None:  # MariaDB: an ordinary read transaction
             return super().__enter__()
         self._single_options = options
-        store.check_fork()
-        if store.serial_lock is not None:
-            if not store.serial_lock.acquire(timeout=store.busy_timeout):
-                raise StorageBusyError("the in-memory database stayed locked too long")
-            self._locked = True
+        self._take_lock()
         try:
             leased = raw_reads.lease(store)
         except BaseException:
