@@ -41,6 +41,7 @@ from .audit_reads import iter_raw_rows, raw_statement, request_states, run_entri
 from .caches import DirectorySnapshot
 from .errors import translate
 from .raw_reads import translated
+from .statements import IDENTITY_FIELDS
 
 if TYPE_CHECKING:
     from .store import SqlUnitOfWork
@@ -165,13 +166,10 @@ class SqlRequests:
         return (
             before is not None
             and before.version == expected_version
-            and before.kind == request.kind
-            and before.definition == request.definition
-            and before.definition_version == request.definition_version
-            and before.unit == request.unit
-            and before.created_by == request.created_by
-            and before.created_at == request.created_at
-            and before.received_at == request.received_at
+            and all(
+                getattr(before, name) == getattr(request, name)
+                for name in IDENTITY_FIELDS
+            )
         )
 
     def _cas_locking_head(
@@ -397,40 +395,21 @@ class SqlAudit:
             known = caches.head(ledger)
             if known is not None:  # learn whether the cached head would have served
                 caches.note_head(stale=known != locked)
-            sealed = seal_stored(
-                draft, ChainHead(ledger=ledger, seq=locked[0], hash=locked[1])
-            )
-            self._head_moved = False
-            try:
-                self._sealed = sealed
-                self.append(sealed.entry)
-            except ConflictError:
-                if not self._head_moved:
-                    raise
-            else:
-                return sealed.entry
+            entry = self._seal_and_append(draft, ledger, locked)
+            if entry is not None:
+                return entry
         own = uow.heads_written.get(ledger)
         cached = caches.head(ledger)
         guess = own
         if guess is None and caches.head_misses < 0.5:
             guess = cached
         if guess is not None:
-            sealed = seal_stored(
-                draft, ChainHead(ledger=ledger, seq=guess[0], hash=guess[1])
-            )
-            entry = sealed.entry
-            self._head_moved = False
-            try:
-                self._sealed = sealed
-                self.append(entry)
-            except ConflictError:
-                if not self._head_moved:
-                    raise  # not the head: e.g. a unique violation on the INSERT
-                caches.note_head(stale=True)
-            else:
+            entry = self._seal_and_append(draft, ledger, guess)
+            if entry is not None:
                 if own is None:
                     caches.note_head(stale=False)
                 return entry
+            caches.note_head(stale=True)
         head = self.lock_head(ledger)
         if guess is None and cached is not None:
             # learn whether the cached head would have served
@@ -438,6 +417,24 @@ class SqlAudit:
         sealed = seal_stored(draft, head)
         self._sealed = sealed
         self.append(sealed.entry)
+        return sealed.entry
+
+    def _seal_and_append(
+        self, draft: Mapping[str, Any], ledger: int, head: tuple[int, str]
+    ) -> AuditEntry | None:
+        """Seal ``draft`` after ``head`` and append it; None if the head had moved.
+
+        Any other conflict (e.g. a unique violation on the INSERT) is raised.
+        """
+        sealed = seal_stored(draft, ChainHead(ledger=ledger, seq=head[0], hash=head[1]))
+        self._head_moved = False
+        try:
+            self._sealed = sealed
+            self.append(sealed.entry)
+        except ConflictError:
+            if not self._head_moved:
+                raise
+            return None
         return sealed.entry
 
     def _advance(self, entry: AuditEntry) -> bool:
