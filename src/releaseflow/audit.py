@@ -46,7 +46,7 @@ from .queries import (
     validate_limit,
 )
 from .text import canonical_actor_id
-from .trail import trail_problem
+from .trail import request_entries, trail_problem
 from .vocabulary import AuditEvent, Role
 
 if TYPE_CHECKING:
@@ -76,14 +76,10 @@ class AuditService:
         """Every entry of one request, oldest first."""
         rid = self._flow._request_id(request_id)
         with self._single_read() as uow:
-            fetch = getattr(uow.audit, "history", None)
-            if fetch is None:  # a backend without a one-query history
-                uow.requests.get(rid)
-                return list(uow.audit.entries(request_id=rid))
-            found: list[AuditEntry] | None = fetch(rid)
-            if found is None:
-                raise RequestNotFoundError(rid)
-            return found
+            found = request_entries(uow, rid)
+        if found is None:
+            raise RequestNotFoundError(rid)
+        return found
 
     def _single_read(self) -> ContextManager[UnitOfWork]:
         """A read-only unit of work for a read that is one SELECT.

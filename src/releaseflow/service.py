@@ -54,7 +54,7 @@ from .ports import Store, UnitOfWork
 from .scheduling import CalendarChange, SweepReport
 from .text import MAX_SHORT, canonical_actor_id, clean_json, clean_text
 from .tracking import DeadlinePlanner, DeadlineView
-from .trail import request_trail_problem
+from .trail import request_entries, request_trail_problem
 from .vocabulary import (
     REFUSAL_GROUNDS_BY_FAMILY,
     AuditEvent,
@@ -922,12 +922,7 @@ class ReleaseFlow:
     @staticmethod
     def _check_trail(uow: UnitOfWork, request: Request) -> None:
         """Refuse a request whose stored state its audit entries do not rebuild."""
-        fetch = getattr(uow.audit, "history", None)
-        entries: Iterable[AuditEntry] | None = (
-            fetch(request.id)
-            if fetch is not None
-            else uow.audit.entries(request_id=request.id)
-        )
+        entries = request_entries(uow, request.id)
         # READ COMMITTED: this read may already see a concurrent writer's newer
         # entries; those are the compare-and-set's business (ConflictError), so
         # the trail is replayed up to the version that was loaded

@@ -10,11 +10,31 @@ refuses to decide on a request that disagrees, with ``IntegrityError``).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from uuid import UUID
 
 from .chain import Replay, ReplayedRequest
+from .exceptions import RequestNotFoundError
 from .models import AuditEntry, Request
+from .ports import UnitOfWork
 
-__all__ = ["request_trail_problem", "trail_problem"]
+__all__ = ["request_entries", "request_trail_problem", "trail_problem"]
+
+
+def request_entries(uow: UnitOfWork, request_id: UUID) -> list[AuditEntry] | None:
+    """Every entry of one request, oldest first; None if there is no such request.
+
+    The backend's one-query ``history`` where it has one, else the port's
+    ``entries`` filtered by request.
+    """
+    fetch = getattr(uow.audit, "history", None)
+    if fetch is not None:
+        found: list[AuditEntry] | None = fetch(request_id)
+        return found
+    try:
+        uow.requests.get(request_id)
+    except RequestNotFoundError:
+        return None
+    return list(uow.audit.entries(request_id=request_id))
 
 
 def trail_problem(
