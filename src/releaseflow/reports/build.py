@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import gc
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import attrgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -19,9 +18,10 @@ from ..vocabulary import AuditEvent, RequestKind
 from . import compute as c
 from .aggregate import Counts, assemble_counts, collect_counts
 from .facts import Facts, Window, collect
-from .model import DeadlineStats, Figure, Outcomes, Report, ReportMeta
+from .model import DeadlineStats, Figure, Outcomes, PolicyDrafts, Report, ReportMeta
 from .period import Period, PeriodSpec, parse_period
 from .plans import plan_figures
+from .sql_source import KEY, States, collect_rows, row_facts
 
 if TYPE_CHECKING:
     from ..service import ReleaseFlow
@@ -105,14 +105,6 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _figures(pairs: Iterable[tuple[str | None, str]]) -> dict[str, Figure]:
-    ids: dict[str, list[str]] = defaultdict(list)
-    for key, rid in pairs:
-        if key is not None:
-            ids[key].append(rid)
-    return {k: Figure.of_sorted(v) for k, v in sorted(ids.items())}
-
-
 def build(
     flow: ReleaseFlow,
     period: PeriodSpec,
@@ -155,16 +147,19 @@ def build(
     kind_set = _kinds(kinds)
     cutoff = min(p.end, cutoff_at)
     window = Window(p.start, p.end, cutoff, where, kind_set)
-    facts: list[Facts] = []
+    tally = _Tally()
     counts: Counts | None = None
     with _gc_paused(), flow.store.unit_of_work(write=False) as uow:
         heads = tuple(sorted(uow.audit.heads(), key=lambda h: h.ledger))
-        if ids:
-            facts = collect(uow, window)
-        else:
+        if not ids:
             counts = collect_counts(uow, window)
+        elif hasattr(uow, "tables") and hasattr(uow, "connection"):
+            tally.add_rows(collect_rows(uow, window), States(cutoff))
+        else:
+            facts = collect(uow, window)
+            facts.sort(key=attrgetter("id"))
+            tally.add(facts)
         plans = plan_figures(uow, where, p, cutoff)
-    facts.sort(key=attrgetter("id"))
     meta = ReportMeta(
         period=p.label,
         first_day=p.first,
@@ -184,20 +179,31 @@ def build(
         if counts is not None:
             report = assemble_counts(meta, counts, p, cutoff, tuple(obligations))
         else:
-            report = _assemble(meta, facts, p, cutoff, tuple(obligations))
+            report = _report(meta, tally, p, cutoff, tuple(obligations))
     return report.model_copy(update={"plans": plans}) if plans else report
 
 
 _OUTCOMES = ("received", "released", "refused", "withdrawn", "pending")
+_INCIDENT, _FAKE, _PERIODIC = (
+    "incident_statement",
+    "fake_news_response",
+    "periodic_release",
+)
+#: Kinds a figure needs more of than the id: listed items, durations, dates.
+_SPECIAL = frozenset({_INCIDENT, _FAKE, _PERIODIC})
 
 
 class _Tally:
-    """Every id-list figure of a full report, filled in one pass over the facts.
+    """Every figure of a full report, filled in one pass over the requests.
 
-    Facts come in id order, so each list stays sorted and unique. A fact's figures
-    depend only on a few of its values (its *signature*); the lists a signature
-    feeds are found once per distinct signature (a few thousand in a year), so the
-    pass over 100,000 facts is one tuple, one dict look-up and a dozen appends each.
+    Requests come in id order, so each list stays sorted and unique. A request's
+    id-list figures depend only on a few of its values (its *signature*); the lists
+    a signature feeds are found once per distinct signature (a few thousand in a
+    year), so the pass over 100,000 requests is one dict look-up and a dozen appends
+    each. On SQL the signature is a slice of the fact row (:data:`.sql_source.KEY`)
+    and no :class:`Facts` is built for a settled request; only the kinds in
+    :data:`_SPECIAL` keep a small tuple per request (incidents, durations, dates of
+    periodic releases).
     """
 
     def __init__(self) -> None:
@@ -210,9 +216,19 @@ class _Tally:
         self.journalists: dict[str, list[str]] = {}
         self.rules: dict[str, dict[str, list[str]]] = {}
         self.overall: dict[str, list[str]] = {"met": [], "missed": [], "open": []}
-        self.by_kind: dict[str, list[Facts]] = {k.value: [] for k in RequestKind}
+        self.correction_states: dict[str, list[str]] = {}
+        self.policy: dict[str, list[str]] = {"in_scope": [], "communicated": []}
         self.seconds_ids: list[str] = []
         self.seconds: list[int] = []
+        #: (ids, seconds) of released incident statements and fake-news responses.
+        self.kind_seconds: dict[str, tuple[list[str], list[int]]] = {
+            _INCIDENT: ([], []),
+            _FAKE: ([], []),
+        }
+        #: (received_at, id, title, seconds) of each incident statement.
+        self.incidents: list[tuple[datetime, str, str | None, int | None]] = []
+        #: (id, released_at, form) of each released periodic release.
+        self.periodic: list[tuple[str, datetime, str]] = []
         self._targets: dict[tuple[object, ...], tuple[list[str], ...]] = {}
 
     def _lists(self, f: Facts) -> tuple[list[str], ...]:
@@ -237,12 +253,37 @@ class _Tally:
             verdict = c._overall(f.deadlines)
             if verdict is not None:
                 out.append(self.overall[verdict])
+        if f.kind == "correction_request":
+            out.append(self.correction_states.setdefault(f.state, []))
+        elif f.kind == "policy_draft_comms" and f.in_scope:
+            out.append(self.policy["in_scope"])
+            if f.release is not None:
+                out.append(self.policy["communicated"])
         return tuple(out)
+
+    def _special(
+        self,
+        kind: str,
+        rid: str,
+        received: datetime | None,
+        title: str | None,
+        secs: int | None,
+        release: tuple[datetime | None, str] | None,
+    ) -> None:
+        if kind == _PERIODIC:
+            if release is not None and release[0] is not None:
+                self.periodic.append((rid, release[0], release[1]))
+            return
+        if secs is not None:
+            ids, values = self.kind_seconds[kind]
+            ids.append(rid)
+            values.append(secs)
+        if kind == _INCIDENT:
+            self.incidents.append((received or c.NEVER, rid, title, secs))
 
     def add(self, facts: Iterable[Facts]) -> None:
         """Count ``facts`` (in id order)."""
         targets = self._targets
-        by_kind = self.by_kind
         seconds_ids, seconds = self.seconds_ids, self.seconds
         for f in facts:
             # The decoded deadline dicts are shared between facts with the same
@@ -257,6 +298,8 @@ class _Tally:
                 f.org,
                 f.journalist,
                 id(d) if d else 0,
+                f.state,
+                f.in_scope,
             )
             lists = targets.get(key)
             if lists is None:
@@ -264,13 +307,54 @@ class _Tally:
             rid = f.id
             for ids in lists:
                 ids.append(rid)
-            kind_facts = by_kind.get(f.kind)
-            if kind_facts is None:
-                kind_facts = by_kind[f.kind] = []
-            kind_facts.append(f)
             if f.seconds is not None:
                 seconds_ids.append(rid)
                 seconds.append(f.seconds)
+            if f.kind in _SPECIAL:
+                self._special(f.kind, rid, f.received_at, f.title, f.seconds, f.release)
+
+    def add_rows(self, rows: Iterable[Any], states: States) -> None:
+        """Count :func:`.sql_source.collect_rows` output (in id order).
+
+        A settled row is counted from its columns: its key slice finds its lists
+        (the first row of a signature builds the :class:`Facts` that decide them).
+        A replayed ``(id, Facts)`` pair is counted as :meth:`add` counts facts.
+        """
+        targets = self._targets
+        seconds_ids, seconds = self.seconds_ids, self.seconds
+        for row in rows:
+            if len(row) == 2:
+                self.add((row[1],))
+                continue
+            rid = row[0]
+            key = row[KEY]
+            lists = targets.get(key)
+            if lists is None:
+                lists = targets[key] = self._lists(row_facts(row, states(row[6])))
+            for ids in lists:
+                ids.append(rid)
+            secs = row[10]
+            if secs is not None:
+                seconds_ids.append(rid)
+                seconds.append(secs)
+            kind = row[1]
+            if kind in _SPECIAL:
+                received, rel_at, form = row[12], row[13], row[4]
+                self._special(
+                    kind,
+                    rid,
+                    received.replace(tzinfo=UTC) if received is not None else None,
+                    row[14],
+                    secs,
+                    (
+                        (
+                            rel_at.replace(tzinfo=UTC) if rel_at is not None else None,
+                            form,
+                        )
+                        if form is not None
+                        else None
+                    ),
+                )
 
 
 def _outcomes(split: dict[str, list[str]] | None) -> Outcomes:
@@ -294,10 +378,17 @@ def _assemble(
 ) -> Report:
     t = _Tally()
     t.add(facts)
-    by = t.by_kind
-    incidents = by["incident_statement"]
-    fake = by["fake_news_response"]
-    corrections = by["correction_request"]
+    return _report(meta, t, p, cutoff, duties)
+
+
+def _report(
+    meta: ReportMeta,
+    t: _Tally,
+    p: Period,
+    cutoff: datetime,
+    duties: tuple[c.Obligation, ...],
+) -> Report:
+    in_scope, done = t.policy["in_scope"], t.policy["communicated"]
     return Report(
         meta=meta,
         totals=_outcomes(t.totals),
@@ -308,14 +399,18 @@ def _assemble(
         deadlines={rule: _stats(v) for rule, v in sorted(t.rules.items())},
         deadlines_overall=_stats(t.overall),
         time_to_release=c.durations_of(t.seconds_ids, t.seconds),
-        incidents=c.incidents(incidents),
-        incident_response=c.durations(incidents),
+        incidents=c.incident_items(t.incidents),
+        incident_response=c.durations_of(*t.kind_seconds[_INCIDENT]),
         corrections=_outcomes(t.kinds.get("correction_request")),
-        correction_outcomes=_figures((f.state, f.id) for f in corrections),
-        fake_news=_outcomes(t.kinds.get("fake_news_response")),
-        fake_news_response=c.durations(fake),
-        obligations=c.obligations(by["periodic_release"], p, cutoff, duties),
-        policy_drafts=c.policy_drafts(by["policy_draft_comms"]),
+        correction_outcomes=_sorted_figures(t.correction_states),
+        fake_news=_outcomes(t.kinds.get(_FAKE)),
+        fake_news_response=c.durations_of(*t.kind_seconds[_FAKE]),
+        obligations=c.released_obligations(t.periodic, p, cutoff, duties),
+        policy_drafts=PolicyDrafts(
+            in_scope=Figure.of_sorted(in_scope),
+            communicated=Figure.of_sorted(done),
+            share=round(len(done) / len(in_scope), 4) if in_scope else None,
+        ),
         press_agencies=_sorted_figures(t.orgs),
         journalists=_sorted_figures(t.journalists),
     )

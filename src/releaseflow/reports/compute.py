@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Literal
 
 from .facts import Facts, Outcome
@@ -32,17 +33,20 @@ from .period import AGENCY_TZ, Period
 
 __all__ = [
     "DEFAULT_OBLIGATIONS",
+    "NEVER",
     "Obligation",
     "Outcome",
     "deadline_stats",
     "durations",
     "durations_of",
     "first_release",
+    "incident_items",
     "obligations",
     "outcome",
     "outcomes",
     "outcomes_of",
     "policy_drafts",
+    "released_obligations",
     "stats_of",
 ]
 
@@ -73,7 +77,8 @@ DEFAULT_OBLIGATIONS: tuple[Obligation, ...] = (
 )
 
 
-_NEVER = datetime.min.replace(tzinfo=AGENCY_TZ)
+NEVER = datetime.min.replace(tzinfo=AGENCY_TZ)
+"""The receipt time of an incident whose receipt time is unknown (sorts first)."""
 
 
 def first_release(f: Facts) -> tuple[datetime | None, str] | None:
@@ -128,14 +133,21 @@ def durations_of(ids: list[str], seconds: list[int]) -> Durations:
 
 def incidents(facts: Sequence[Facts]) -> tuple[IncidentItem, ...]:
     """Each incident statement with its response time."""
+    return incident_items(
+        [(f.received_at or NEVER, f.id, f.title, f.seconds) for f in facts]
+    )
+
+
+def incident_items(
+    items: list[tuple[datetime, str, str | None, int | None]],
+) -> tuple[IncidentItem, ...]:
+    """:func:`incidents` from (received_at, id, title, seconds), in that order."""
+    items.sort(key=itemgetter(0, 1))
     return tuple(
         IncidentItem.model_construct(
-            id=f.id,
-            title=f.title or "",
-            received_at=f.received_at or _NEVER,
-            response_seconds=f.seconds,
+            id=rid, title=title or "", received_at=at, response_seconds=secs
         )
-        for f in sorted(facts, key=lambda f: (f.received_at or _NEVER, f.id))
+        for at, rid, title, secs in items
     )
 
 
@@ -222,13 +234,30 @@ def obligations(
     duties: Iterable[Obligation],
 ) -> tuple[ObligationResult, ...]:
     """Periodic releases per month or quarter against each configured duty."""
-    released: list[tuple[str, date, str]] = []
-    for f in facts:
-        if f.kind == "periodic_release" and f.release is not None:
-            at, form = f.release
-            if at is None:
-                continue
-            released.append((f.id, at.astimezone(AGENCY_TZ).date(), form))
+    return released_obligations(
+        [
+            (f.id, f.release[0], f.release[1])
+            for f in facts
+            if f.kind == "periodic_release"
+            and f.release is not None
+            and f.release[0] is not None
+        ],
+        period,
+        cutoff,
+        duties,
+    )
+
+
+def released_obligations(
+    releases: Iterable[tuple[str, datetime, str]],
+    period: Period,
+    cutoff: datetime,
+    duties: Iterable[Obligation],
+) -> tuple[ObligationResult, ...]:
+    """:func:`obligations` from each periodic release's (id, time, form)."""
+    released = [
+        (rid, at.astimezone(AGENCY_TZ).date(), form) for rid, at, form in releases
+    ]
     results: list[ObligationResult] = []
     for duty in duties:
         found: dict[str, list[str]] = defaultdict(list)

@@ -19,15 +19,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC
-from typing import Any
+from datetime import UTC, datetime
+from operator import itemgetter
+from typing import Any, Final
 
 import sqlalchemy as sa
 
 from .facts import EVENTS, Event, Facts, History, Window, event
 from .row_facts import TITLED, deadline_states, micros
 
-__all__ = ["collect_sql", "facts_statement"]
+__all__ = [
+    "KEY",
+    "States",
+    "collect_rows",
+    "collect_sql",
+    "facts_statement",
+    "row_facts",
+]
 
 _CHUNK = 500
 _MARKERS = ('"form"', '"ground"', '"deadlines"')
@@ -73,21 +81,22 @@ def facts_statement(r: sa.Table, window: Window) -> sa.Select[Any]:
     )
     return sa.select(
         r.c.id,
+        # KEY: the columns a settled request's figures depend on (see _Tally).
         r.c.kind,
-        r.c.unit,
         r.c.fact_channel,
-        received,
         r.c.state,
-        settled,
-        released,
         r.c.fact_release_form,
         r.c.fact_ground,
         r.c.fact_deadlines,
         r.c.fact_org,
         r.c.fact_journalist,
         r.c.fact_in_scope,
-        r.c.fact_title,
         r.c.fact_seconds,
+        settled,
+        received,
+        released,
+        r.c.fact_title,
+        r.c.unit,
     ).where(
         r.c.received_at >= window.start,
         r.c.received_at < cutoff,
@@ -96,52 +105,82 @@ def facts_statement(r: sa.Table, window: Window) -> sa.Select[Any]:
     )
 
 
+#: The columns of a :func:`facts_statement` row that decide which figures count it
+#: (kind, channel, state, release form, refusal ground, deadlines, press keys,
+#: Decision 407 scope): equal slices, equal figures.
+KEY: Final = slice(1, 10)
+#: Whether a row is settled (changed before the cut-off, facts stored).
+SETTLED: Final = 11
+SECONDS: Final = 10
+
+
+def row_facts(row: Any, states: dict[str, str]) -> Facts:
+    """The facts of a settled :func:`facts_statement` row (deadlines decoded)."""
+    received, rel_at, form = row[12], row[13], row[4]
+    if received is not None:
+        received = received.replace(tzinfo=UTC)
+    if rel_at is not None:
+        rel_at = rel_at.replace(tzinfo=UTC)
+    state = row[3]
+    return Facts(
+        row[0],
+        row[1],
+        row[15],
+        row[2],
+        received,
+        state,
+        (rel_at, form) if form is not None else None,
+        row[5],
+        state == "withdrawn",
+        states,
+        row[7],
+        row[8],
+        bool(row[9]),
+        row[14],
+        row[10],
+    )
+
+
+class States:
+    """Decoded deadline columns at one cut-off, shared between equal encodings."""
+
+    def __init__(self, cutoff: datetime) -> None:
+        self._at = micros(cutoff)
+        self._decoded: dict[str, dict[str, str]] = {}
+
+    def __call__(self, encoded: str | None) -> dict[str, str]:
+        """Each counted deadline's standing (one shared dict per encoding)."""
+        if not encoded:
+            return {}
+        states = self._decoded.get(encoded)
+        if states is None:
+            states = self._decoded[encoded] = deadline_states(encoded, self._at)
+        return states
+
+
+def collect_rows(uow: Any, window: Window) -> list[Any]:
+    """Every request in ``window`` in id order, as cheaply as it can be read.
+
+    A settled request is its :func:`facts_statement` row (see :data:`KEY`); a
+    request still moving at the cut-off is replayed into ``(id, Facts)``.
+    """
+    stmt = facts_statement(uow.tables.requests, window)
+    rows: list[Any] = list(uow.connection.execute(stmt).all())
+    moving = [row[0] for row in rows if not row[SETTLED]]
+    if moving:
+        rows = [row for row in rows if row[SETTLED]]
+        rows += [(f.id, f) for f in _replay(uow, window, moving)]
+    rows.sort(key=itemgetter(0))
+    return rows
+
+
 def collect_sql(uow: Any, window: Window) -> list[Facts]:
     """The facts of every request in ``window`` from the fact columns."""
-    conn = uow.connection
-    at = micros(window.cutoff)
-    stmt = facts_statement(uow.tables.requests, window)
-    out: list[Facts] = []
-    moving: list[str] = []
-    decoded: dict[str, dict[str, str]] = {}
-    for row in conn.execute(stmt).all():
-        (rid, kind, unit, channel, received, state, ok, rel_at, form) = row[:9]
-        if not ok:
-            moving.append(rid)
-            continue
-        if received is not None:
-            received = received.replace(tzinfo=UTC)
-        if rel_at is not None:
-            rel_at = rel_at.replace(tzinfo=UTC)
-        encoded = row[10]
-        if encoded:
-            states = decoded.get(encoded)
-            if states is None:
-                states = decoded[encoded] = deadline_states(encoded, at)
-        else:
-            states = {}
-        out.append(
-            Facts(
-                rid,
-                kind,
-                unit,
-                channel,
-                received,
-                state,
-                (rel_at, form) if form is not None else None,
-                row[9],
-                state == "withdrawn",
-                states,
-                row[11],
-                row[12],
-                bool(row[13]),
-                row[14],
-                row[15],
-            )
-        )
-    if moving:
-        out.extend(_replay(uow, window, moving))
-    return out
+    states = States(window.cutoff)
+    return [
+        row[1] if len(row) == 2 else row_facts(row, states(row[6]))
+        for row in collect_rows(uow, window)
+    ]
 
 
 def _replay(uow: Any, window: Window, ids: list[str]) -> list[Facts]:
