@@ -63,3 +63,30 @@ def test_row_tally_equals_the_documents_and_the_log(
         assert want.fake_news.received.value
     if as_of is not None and unit is None:
         assert any(seeded.get(f.id).updated_at >= m.cutoff for f in facts), "no replay"
+
+
+@pytest.mark.parametrize(
+    "as_of",
+    [
+        None,
+        datetime(2026, 7, 20, 3, tzinfo=UTC),
+        datetime(2026, 7, 24, 3, tzinfo=UTC),
+        datetime(2026, 8, 5, 3, tzinfo=UTC),
+    ],
+)
+def test_count_only_rows_equal_the_full_report(
+    seeded: rf.ReleaseFlow, as_of: datetime | None
+) -> None:
+    """Counted by ``Counter`` over row slices: every value and listed item as full."""
+    full = reports.build(seeded, "2026-Q3", as_of=as_of)
+    counted = reports.build(seeded, "2026-Q3", as_of=as_of, ids=False)
+    assert [(r.section, r.key, r.metric, r.value) for r in counted.rows()] == [
+        (r.section, r.key, r.metric, r.value) for r in full.rows()
+    ]
+    assert counted.incidents == full.incidents
+    assert counted.time_to_release == full.time_to_release.model_copy(
+        update={"count": counted.time_to_release.count}
+    )
+    assert [(o.bucket, o.status) for o in counted.obligations] == [
+        (o.bucket, o.status) for o in full.obligations
+    ]

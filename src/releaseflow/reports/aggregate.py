@@ -25,6 +25,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -43,8 +44,7 @@ from .model import (
     ReportMeta,
 )
 from .period import Period
-from .row_facts import deadline_states, micros
-from .sql_source import _kind_filter, _replay, _unit_filter
+from .sql_source import States, _kind_filter, _replay, _unit_filter
 
 if TYPE_CHECKING:
     from ..service import ReleaseFlow
@@ -65,14 +65,18 @@ class Counts:
     """Facts shared by many requests, each with how many requests share them.
 
     ``groups`` stand for many requests (their ``id`` is empty); ``seconds`` holds
-    (kind, seconds to release) of every released request; ``listed`` holds the
-    full facts of the requests a figure lists one by one (incident statements and
-    periodic releases) and of every replayed request.
+    (kind, seconds to release) of every released request; ``incidents`` the
+    (received_at, id, title, seconds) of each incident statement and ``periodic``
+    the (id, released_at, form) of each released periodic release, the figures
+    that list or date requests one by one.
     """
 
     groups: list[tuple[Facts, int]] = field(default_factory=list)
     seconds: list[tuple[str, int]] = field(default_factory=list)
-    listed: list[Facts] = field(default_factory=list)
+    incidents: list[tuple[datetime, str, str | None, int | None]] = field(
+        default_factory=list
+    )
+    periodic: list[tuple[str, datetime, str]] = field(default_factory=list)
 
 
 def _is_sql(uow: Any) -> bool:
@@ -88,18 +92,26 @@ def collect_counts(uow: Any, window: Window) -> Counts:
     return _collect_sql(uow, window)
 
 
-def _from_facts(facts: Iterable[Facts]) -> Counts:
-    out = Counts()
+def _from_facts(facts: Iterable[Facts], out: Counts | None = None) -> Counts:
+    out = Counts() if out is None else out
     for f in facts:
         out.groups.append((f, 1))
         if f.seconds is not None:
             out.seconds.append((f.kind, f.seconds))
-        if f.kind in ("incident_statement", "periodic_release"):
-            out.listed.append(f)
+        if f.kind == "incident_statement":
+            out.incidents.append((f.received_at or c.NEVER, f.id, f.title, f.seconds))
+        elif f.kind == "periodic_release" and f.release is not None:
+            at, form = f.release
+            if at is not None:
+                out.periodic.append((f.id, at, form))
     return out
 
 
 _LISTED = ("incident_statement", "periodic_release")
+#: (kind, channel, state, form, ground, deadlines, org, journalist, scope, settled)
+_GROUP = itemgetter(slice(0, 10))
+#: (settled, kind, seconds)
+_SECONDS = itemgetter(9, 0, 10)
 
 
 def counts_statement(r: sa.Table, window: Window) -> sa.Select[Any]:
@@ -133,61 +145,22 @@ def counts_statement(r: sa.Table, window: Window) -> sa.Select[Any]:
 
 
 def _collect_sql(uow: Any, window: Window) -> Counts:
-    """One range scan of the fact columns, counted in Python without per-id work.
+    """One range scan of the fact columns, counted without per-request Python work.
 
-    (One scan: a ``GROUP BY`` plus separate scans for the per-request values cost
-    more on SQLite than reading the few columns once and counting equal tuples.)
+    Equal rows are counted by :class:`~collections.Counter` over a slice of each
+    row (a C loop), the seconds to release likewise as (settled, kind, seconds);
+    only the rows with an id (listed kinds, and requests still moving at the
+    cut-off) are looked at one by one. (One scan: a ``GROUP BY`` plus separate
+    scans for the per-request values cost more on SQLite than reading the few
+    columns once.)
     """
-    conn = uow.connection
-    at = micros(window.cutoff)
-    stmt = counts_statement(uow.tables.requests, window)
+    rows = uow.connection.execute(counts_statement(uow.tables.requests, window)).all()
     out = Counts()
-    tally: Counter[tuple[Any, ...]] = Counter()
-    seconds = out.seconds
-    moving: list[str] = []
-    for row in conn.execute(stmt).all():
-        if not row[9]:
-            moving.append(row[11])
+    decoded = States(window.cutoff)
+    for key, n in Counter(map(_GROUP, rows)).items():
+        kind, channel, state, form, ground, dl, org, jour, scope, settled = key
+        if not settled:
             continue
-        tally[row[:9]] += 1
-        secs = row[10]
-        if secs is not None:
-            seconds.append((row[0], secs))
-        rid = row[11]
-        if rid is not None:
-            form, rel_at = row[3], row[13]
-            release = (
-                (rel_at.replace(tzinfo=UTC) if rel_at is not None else None, form)
-                if form is not None
-                else None
-            )
-            out.listed.append(
-                Facts(
-                    rid,
-                    row[0],
-                    "",
-                    row[1],
-                    row[12].replace(tzinfo=UTC),
-                    row[2],
-                    release,
-                    None,
-                    False,
-                    {},
-                    None,
-                    None,
-                    True,
-                    row[14],
-                    secs,
-                )
-            )
-    decoded: dict[str, dict[str, str]] = {}
-    for (kind, channel, state, form, ground, dl, org, jour, scope), n in tally.items():
-        if dl:
-            states = decoded.get(dl)
-            if states is None:
-                states = decoded[dl] = deadline_states(dl, at)
-        else:
-            states = {}
         facts = Facts(
             "",
             kind,
@@ -198,17 +171,30 @@ def _collect_sql(uow: Any, window: Window) -> Counts:
             (None, form) if form is not None else None,
             ground,
             state == "withdrawn",
-            states,
+            decoded(dl),
             org,
             jour,
             bool(scope),
         )
         out.groups.append((facts, n))
+    for (settled, kind, secs), n in Counter(map(_SECONDS, rows)).items():
+        if settled and secs is not None:
+            out.seconds += [(kind, secs)] * n
+    moving: list[str] = []
+    for row in [row for row in rows if row[11] is not None]:
+        rid = row[11]
+        if not row[9]:
+            moving.append(rid)
+        elif row[0] == "incident_statement":
+            out.incidents.append((row[12].replace(tzinfo=UTC), rid, row[14], row[10]))
+        elif row[3] is not None and row[13] is not None:
+            out.periodic.append((rid, row[13].replace(tzinfo=UTC), row[3]))
     if moving:
         replayed = _from_facts(_replay(uow, window, moving))
         out.groups += replayed.groups
         out.seconds += replayed.seconds
-        out.listed += replayed.listed
+        out.incidents += replayed.incidents
+        out.periodic += replayed.periodic
     return out
 
 
@@ -296,13 +282,9 @@ def assemble_counts(
             orgs[f.org] += n
         if f.journalist is not None:
             journalists[f.journalist] += n
-    incidents = [f for f in counts.listed if f.kind == "incident_statement"]
-    periodic = sorted(
-        (f for f in counts.listed if f.kind == "periodic_release"), key=lambda f: f.id
-    )
     obligations = tuple(
         ob.model_copy(update={"released": _stripped(ob.released)})
-        for ob in c.obligations(periodic, p, cutoff, duties)
+        for ob in c.released_obligations(counts.periodic, p, cutoff, duties)
     )
     return Report(
         meta=meta,
@@ -314,7 +296,7 @@ def assemble_counts(
         deadlines={rule: _stats(v) for rule, v in sorted(per_rule.items())},
         deadlines_overall=_stats(overall),
         time_to_release=_durations([s for _, s in counts.seconds]),
-        incidents=c.incidents(incidents),
+        incidents=c.incident_items(counts.incidents),
         incident_response=_durations(
             [s for k, s in counts.seconds if k == "incident_statement"]
         ),
