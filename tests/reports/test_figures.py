@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import releaseflow as rf
 from releaseflow import reports
 from releaseflow.reports import Figure, Outcomes, Report
+from releaseflow.reports.model import IncidentItem
 from tests.reports import brute
 
 OUTCOMES = ("released", "refused", "withdrawn", "pending")
@@ -202,9 +203,19 @@ def test_fast_json_is_byte_identical_to_json_dumps(seeded: rf.ReleaseFlow) -> No
     report = q3(seeded)
     odd = Figure.of(['a"b', "c\\d", "e\nf", "Phóng viên"])
     ascii_odd = {"b": Figure.of(["c\\d", "x"]), "c": Figure.of(["e\x01f", "g"])}
-    report = report.model_copy(
-        update={"journalists": {"x\u2028y": odd}, "press_agencies": ascii_odd}
+    incident = IncidentItem(
+        id='i"d',
+        title='a\\b\n"c"\u2028 \x01 Sự cố',
+        received_at=datetime(2026, 7, 3, 1, 2, 3, 456789, tzinfo=UTC),
     )
+    report = report.model_copy(
+        update={
+            "journalists": {"x\u2028y": odd},
+            "press_agencies": ascii_odd,
+            "incidents": (*report.incidents, incident),
+        }
+    )
+    assert len(report.incidents) == 2
     want = json.dumps(
         report.model_dump(mode="json"),
         sort_keys=True,

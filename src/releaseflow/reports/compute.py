@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from operator import itemgetter
-from typing import Literal
+from typing import Final, Literal
 
 from .facts import Facts, Outcome
 from .model import (
@@ -143,12 +143,21 @@ def incident_items(
 ) -> tuple[IncidentItem, ...]:
     """:func:`incidents` from (received_at, id, title, seconds), in that order."""
     items.sort(key=itemgetter(0, 1))
+    # every field is given: naming them skips model_construct's per-field search
+    fields = _INCIDENT_FIELDS
     return tuple(
         IncidentItem.model_construct(
-            id=rid, title=title or "", received_at=at, response_seconds=secs
+            set(fields),
+            id=rid,
+            title=title or "",
+            received_at=at,
+            response_seconds=secs,
         )
         for at, rid, title, secs in items
     )
+
+
+_INCIDENT_FIELDS: Final = frozenset(IncidentItem.model_fields)
 
 
 def stats_of(ids: dict[str, list[str]]) -> DeadlineStats:
