@@ -21,7 +21,7 @@ from .facts import Facts, Window, collect
 from .model import DeadlineStats, Figure, Outcomes, PolicyDrafts, Report, ReportMeta
 from .period import Period, PeriodSpec, parse_period
 from .plans import plan_figures
-from .sql_source import KEY, States, collect_rows, row_facts
+from .sql_source import KEY, SECONDS, States, collect_rows, row_facts
 
 if TYPE_CHECKING:
     from ..service import ReleaseFlow
@@ -333,7 +333,7 @@ class _Tally:
                 lists = targets[key] = self._lists(row_facts(row, states(row[6])))
             for ids in lists:
                 ids.append(rid)
-            secs = row[10]
+            secs = row[SECONDS]
             if secs is not None:
                 seconds_ids.append(rid)
                 seconds.append(secs)

@@ -30,6 +30,7 @@ from .row_facts import TITLED, deadline_states, micros
 
 __all__ = [
     "KEY",
+    "SECONDS",
     "States",
     "collect_rows",
     "collect_sql",
@@ -62,7 +63,11 @@ def facts_statement(r: sa.Table, window: Window) -> sa.Select[Any]:
     """The range scan of the fact columns of the requests in ``window``.
 
     Every column it reads is in the covering report index on SQLite (revision
-    0007), so SQLite never reads a document page for it.
+    0007), so SQLite never reads a document page for it. Row layout: id, the
+    :data:`KEY` columns (kind, channel, state, release form, refusal ground,
+    deadlines, press organisation, journalist, in scope), seconds to release,
+    settled, received_at (incident statements only), released_at (periodic
+    releases only), title, unit.
     """
     cutoff = window.cutoff
     # A row without facts (written around the engine, e.g. by a bulk load) is
@@ -109,9 +114,10 @@ def facts_statement(r: sa.Table, window: Window) -> sa.Select[Any]:
 #: (kind, channel, state, release form, refusal ground, deadlines, press keys,
 #: Decision 407 scope): equal slices, equal figures.
 KEY: Final = slice(1, 10)
+#: Seconds from receipt to first release (None if not released).
+SECONDS: Final = 10
 #: Whether a row is settled (changed before the cut-off, facts stored).
 SETTLED: Final = 11
-SECONDS: Final = 10
 
 
 def row_facts(row: Any, states: dict[str, str]) -> Facts:
