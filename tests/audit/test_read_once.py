@@ -262,3 +262,49 @@ def test_unusual_rows_leave_the_quick_path(
     row[keys.index(column)] = value
     assert audit_reads._quick(tuple(row), processor) is None
     assert audit_reads._quick(tuple(row[:-1]), processor) is None
+
+
+def _validated(keys: list[str], row: tuple[Any, ...], processor: Any) -> AuditEntry:
+    m = dict(zip(keys, row, strict=True))
+    if processor is not None:
+        m["at"] = processor(m["at"])
+    m["roles"] = tuple(json.loads(m["roles"]))
+    m["payload"] = json.loads(m["payload"])
+    return AuditEntry.model_validate(m)
+
+
+def test_a_batch_with_an_unusual_row_reads_as_validated(
+    sql_flow: rf.ReleaseFlow,
+) -> None:
+    """One odd row in a batch is validated; the others keep their order and values."""
+    keys, rows, processor = _rows(sql_flow)
+    assert len(rows) >= 3
+    odd = list(rows[1])
+    odd[keys.index("seq")] = str(odd[keys.index("seq")])  # text: validation's lax int
+    batch = [rows[0], tuple(odd), *rows[2:]]
+    assert audit_reads._quick(tuple(odd), processor) is None
+    read = audit_reads.entries_from_rows(keys, batch, at_processor=processor)
+    assert read == [_validated(keys, row, processor) for row in rows]
+    assert [type(e.seq) for e in read] == [int] * len(rows)
+
+
+def test_nested_payloads_are_each_entrys_own(sql_flow: rf.ReleaseFlow) -> None:
+    """A nested payload read twice (the second time from the cache) is not shared."""
+    keys, rows, processor = _rows(sql_flow)
+    at = keys.index("payload")
+    nested = {"form": "x", "deadlines": [{"rule_id": "r", "status": "met"}], "n": 1.5}
+    row = list(rows[0])
+    row[at] = json.dumps(nested)
+    first, second = (
+        audit_reads.entries_from_rows(keys, [tuple(row)], at_processor=processor)[0]
+        for _ in range(2)
+    )
+    assert first.payload == second.payload == nested
+    assert first == second == _validated(keys, tuple(row), processor)
+    for entry in (first, second):  # built from the text, then from the cache
+        entry.payload["deadlines"][0]["status"] = "changed"
+        entry.payload["deadlines"].append({})
+        again = audit_reads.entries_from_rows(
+            keys, [tuple(row)], at_processor=processor
+        )
+        assert again[0].payload == nested

@@ -20,6 +20,7 @@ import contextlib
 import functools
 import os
 import threading
+import types
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -579,7 +580,10 @@ class SqlSingleRead(SqlUnitOfWork):
     def __init__(self, store: SqlStore) -> None:
         super().__init__(store, write=False)
         self._lease: raw_reads.RawLease | None = None
-        self._single_options: dict[str, Any] | None = None
+        self._single_options: Mapping[str, Any] | None = None
+        # the audit log made now: ``functools.cached_property`` takes a lock on
+        # every first use (Python 3.11), which costs more than the repository
+        self.__dict__["audit"] = SqlAudit(self)
 
     def __enter__(self) -> SqlUnitOfWork:
         store = self.store
@@ -589,7 +593,7 @@ class SqlSingleRead(SqlUnitOfWork):
         self._single_options = options
         self._take_lock()
         try:
-            leased = raw_reads.lease(store)
+            leased = raw_reads.lease(store, store.parking)
         except BaseException:
             self._release_lock()
             raise
@@ -686,9 +690,19 @@ class SqlStore:
         self.version_check = True
         """Test-only switch: False drops ``AND version = :expected`` from the CAS."""
         self._closed = False
+        self.parking: raw_reads.Parking | None = (
+            raw_reads.Parking(engine)
+            if owns_engine
+            and not self.memory
+            and self.dialect in ("sqlite", "postgresql")
+            else None
+        )
+        """Where :meth:`read_once` keeps one pooled connection between reads (only
+        on an engine this store created: a host's pool is never held)."""
         self._options: dict[bool, dict[str, Any]] = {
             write: self._make_options(write) for write in (True, False)
         }
+        self._single_read_options = self._make_single_read_options()
 
     def _make_options(self, write: bool) -> dict[str, Any]:
         options: dict[str, Any] = {}
@@ -841,8 +855,14 @@ class SqlStore:
             raise StorageError("the store is closed")
         return SqlSingleRead(self)
 
-    def single_read_options(self) -> dict[str, Any] | None:
-        """Execution options of :meth:`read_once`; None where it uses a transaction."""
+    def single_read_options(self) -> Mapping[str, Any] | None:
+        """Execution options of :meth:`read_once`; None where it uses a transaction.
+
+        Made once per store (read-only: the same mapping every time).
+        """
+        return self._single_read_options
+
+    def _make_single_read_options(self) -> Mapping[str, Any] | None:
         if self.dialect != "postgresql" and not self.is_sqlite:
             return None
         options: dict[str, Any] = {}
@@ -850,7 +870,7 @@ class SqlStore:
             options["schema_translate_map"] = {None: self.schema}
         if not self.is_sqlite:
             options["isolation_level"] = "AUTOCOMMIT"
-        return options
+        return types.MappingProxyType(options)
 
     def joined(self, host: Any) -> JoinedSqlStore:
         """A view of this store that works inside ``host``'s open transaction.
@@ -881,6 +901,8 @@ class SqlStore:
         if self._closed:
             return
         self._closed = True
+        if self.parking is not None:
+            self.parking.close()
         if self._owns_engine:
             with translate():
                 self.engine.dispose()
