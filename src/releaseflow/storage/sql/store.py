@@ -9,8 +9,13 @@ PostgreSQL/MariaDB: a READ COMMITTED transaction), and rolls back on exit unless
 The statements of a transition run on the DB-API cursor
 (:meth:`SqlUnitOfWork.fast_row`, :meth:`SqlUnitOfWork.fast_rowcount`) unless the
 engine has cursor-execute listeners, which then see every statement on SQLAlchemy's
-own path. The store's caches (:class:`~.caches.StoreCaches`: requests, ledger heads,
-a directory snapshot) are filled only by units of work that committed their own
+own path. On PostgreSQL that raw path sends the unit of work's own ``BEGIN`` (the
+psycopg connection is in autocommit mode until the transaction ends), in the same
+simple query as the first statement when that one takes no parameters: the
+directory lock of a transition, so it costs no round trip of its own.
+
+The store's caches (:class:`~.caches.StoreCaches`: requests, ledger heads, a
+directory snapshot) are filled only by units of work that committed their own
 transaction, and each cached value is checked in the transaction that uses it.
 """
 
