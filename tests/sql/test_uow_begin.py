@@ -13,6 +13,7 @@ come back out of autocommit mode.
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 import releaseflow as rf
-from releaseflow.exceptions import StorageError
+from releaseflow.exceptions import StorageBusyError, StorageError
 from releaseflow.storage.sql import SqlStore
 from releaseflow.storage.sql.statements import DriverSql, _driver_sql
 from tests.conftest import Clock, new_inquiry, staff
@@ -184,3 +185,30 @@ def test_a_failed_first_statement_leaves_nothing_behind(
         assert uow.fast_rowcount(_bump(store), {}) == 1
         uow.commit()
     assert _version(store) == before + 1
+
+
+def test_on_sqlite_a_begin_refused_as_busy_after_commit_is_still_owed(
+    tmp_path: Path,
+) -> None:
+    """The next statement's BEGIN IMMEDIATE times out; the one after begins."""
+    path = tmp_path / "busy.db"
+    store = SqlStore.open(f"sqlite:///{path}", busy_timeout=0.2)
+    try:
+        before = _version(store)
+        bump = _bump(store)
+        with store.unit_of_work() as uow:
+            uow.directory.lock()
+            uow.commit()
+            blocker = sqlite3.connect(path, isolation_level=None)
+            blocker.execute("BEGIN IMMEDIATE")
+            try:
+                with pytest.raises(StorageBusyError):
+                    uow.fast_rowcount(bump, {})
+            finally:
+                blocker.execute("ROLLBACK")
+                blocker.close()
+            assert uow.fast_rowcount(bump, {}) == 1  # in a transaction again
+            # leaves without commit
+        assert _version(store) == before
+    finally:
+        store.close()

@@ -351,10 +351,13 @@ class SqlUnitOfWork:
         travels in the same simple query as the BEGIN, one round trip where
         psycopg would make two. Else (and always on SQLite) the BEGIN goes alone.
         """
-        begin, self._begin_sql = self._begin_sql, None
+        begin = self._begin_sql
         if literal is None or self.store.is_sqlite:
             cursor.execute(begin)
+            self._begin_sql = None  # not before: a BEGIN that failed (busy) is owed
             return False
+        # the BEGIN may run and the statement fail: never send a second BEGIN
+        self._begin_sql = None
         cursor.execute(f"{begin}; {literal}")
         cursor.nextset()
         return True
