@@ -197,6 +197,10 @@ class DriverSql:
     """Bind processors of the typed parameters (e.g. aware datetime → naive UTC)."""
     constants: Mapping[str, Any]
     """Values of the statement's literal binds (``id = 1``)."""
+    literal: str | None = None
+    """The SQL with its constants inlined, when it takes no other parameter: it can
+    then travel in one simple query with a ``BEGIN`` (see
+    :meth:`~.store.SqlUnitOfWork.fast_row`)."""
     _plan: tuple[tuple[str, bool, Any, Callable[[Any], Any] | None], ...] = field(
         default=(), init=False, repr=False, compare=False
     )
@@ -267,12 +271,19 @@ def _driver_sql(stmt: Any, dialect: Dialect, schema: str | None) -> DriverSql:
     processors = {
         name: proc for name, proc in compiled._bind_processors.items() if name in names
     }
+    literal: str | None = None
+    if all(name in constants for name in names):
+        inlined: Any = stmt.compile(
+            dialect=dialect, compile_kwargs={"literal_binds": True}, **options
+        )
+        literal = inlined.string
     return DriverSql(
         text=compiled.string,
         names=names,
         positional=bool(compiled.positional),
         processors=processors,
         constants=constants,
+        literal=literal,
     )
 
 

@@ -9,8 +9,13 @@ PostgreSQL/MariaDB: a READ COMMITTED transaction), and rolls back on exit unless
 The statements of a transition run on the DB-API cursor
 (:meth:`SqlUnitOfWork.fast_row`, :meth:`SqlUnitOfWork.fast_rowcount`) unless the
 engine has cursor-execute listeners, which then see every statement on SQLAlchemy's
-own path. The store's caches (:class:`~.caches.StoreCaches`: requests, ledger heads,
-a directory snapshot) are filled only by units of work that committed their own
+own path. On PostgreSQL that raw path sends the unit of work's own ``BEGIN`` (the
+psycopg connection is in autocommit mode until the transaction ends), in the same
+simple query as the first statement when that one takes no parameters: the
+directory lock of a transition, so it costs no round trip of its own.
+
+The store's caches (:class:`~.caches.StoreCaches`: requests, ledger heads, a
+directory snapshot) are filled only by units of work that committed their own
 transaction, and each cached value is checked in the transaction that uses it.
 """
 
@@ -65,6 +70,10 @@ if TYPE_CHECKING:
 __all__ = ["SqlSingleRead", "SqlStore", "SqlUnitOfWork"]
 
 
+_PG_BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
+"""What psycopg sends before the first statement on an engine this store made."""
+
+
 def _driver_params(stmt: DriverSql, params: Mapping[str, Any]) -> Any:
     try:
         return stmt.parameters(params)
@@ -94,6 +103,12 @@ class SqlUnitOfWork:
         self._raw_begun = False
         """Whether the raw path's own BEGIN is the open transaction."""
         self._raw_lost = False
+        self._begin_sql: str | None = None
+        """Raw path: the BEGIN still to send, before (PostgreSQL: with) the next
+        statement."""
+        self._autocommit = False
+        """Whether this unit of work put its psycopg connection in autocommit mode
+        (to send its own BEGIN); switched back when that transaction ends."""
         self.heads_written: dict[int, tuple[int, str]] = {}
         """Ledger heads this unit of work advanced (published on commit)."""
         self.heads_locked: dict[int, tuple[int, str]] = {}
@@ -168,6 +183,13 @@ class SqlUnitOfWork:
         if self._raw_lost:
             raise StorageUnavailableError("the database connection was lost")
         raw = self._raw
+        if self._begin_sql is not None:
+            # not sent yet: SQLAlchemy's begin (SQLite) or psycopg (out of
+            # autocommit) begins the transaction, as on SQLAlchemy's path
+            self._begin_sql = None
+            self._leave_autocommit()
+            if self._raw_lost:
+                raise StorageUnavailableError("the database connection was lost")
         with translate():
             conn = Connection(self.store.engine, connection=raw)
             if self._raw_options:
@@ -262,7 +284,8 @@ class SqlUnitOfWork:
         cursor = self._cursor
         with translate():  # OSError, UnicodeError: as on SQLAlchemy's path
             try:
-                cursor.execute(stmt.text, values)
+                if self._begin_sql is None or not self._begin(cursor, stmt.literal):
+                    cursor.execute(stmt.text, values)
                 found: Sequence[Any] | None = cursor.fetchone()
                 # drain: unread rows would block the next statement on MariaDB
                 while cursor.fetchone() is not None:
@@ -291,6 +314,8 @@ class SqlUnitOfWork:
         cursor = self._cursor
         with translate():
             try:
+                if self._begin_sql is not None:
+                    self._begin(cursor, None)
                 cursor.execute(sql, values)
                 rows: list[Sequence[Any]] = cursor.fetchall()
                 keys = (
@@ -312,12 +337,61 @@ class SqlUnitOfWork:
         cursor = self._cursor
         with translate():
             try:
-                cursor.execute(stmt.text, values)
+                if self._begin_sql is None or not self._begin(cursor, stmt.literal):
+                    cursor.execute(stmt.text, values)
                 return int(cursor.rowcount)
             except Exception as exc:
                 if not is_driver_error(exc):
                     raise
                 raise self._driver_error(exc) from exc
+
+    def _begin(self, cursor: Any, literal: str | None) -> bool:
+        """Send the pending BEGIN (raw path); True if ``literal`` ran with it.
+
+        PostgreSQL: a statement without parameters (:attr:`DriverSql.literal`)
+        travels in the same simple query as the BEGIN, one round trip where
+        psycopg would make two. Else (and always on SQLite) the BEGIN goes alone.
+        """
+        begin = self._begin_sql
+        if literal is None or self.store.is_sqlite:
+            cursor.execute(begin)
+            self._begin_sql = None  # not before: a BEGIN that failed (busy) is owed
+            return False
+        # the BEGIN may run and the statement fail: never send a second BEGIN
+        self._begin_sql = None
+        cursor.execute(f"{begin}; {literal}")
+        cursor.nextset()
+        return True
+
+    def _leave_autocommit(self, conn: Connection | None = None) -> None:
+        """Take the psycopg connection out of autocommit once its transaction ended.
+
+        ``conn`` is the ``Connection`` made over the raw one, if any. A connection
+        that refuses (a transaction still open after a failure) is invalidated: it
+        must never reach the pool in autocommit mode, where the statements of a
+        later unit of work would each commit on their own.
+        """
+        if not self._autocommit:
+            return
+        self._autocommit = False
+        self._begin_sql = None
+        if conn is None:
+            conn = self._conn
+        entry: Any = conn.connection if conn is not None else self._raw
+        if entry is None or (conn is None and self._raw_lost):
+            return
+        dbapi = entry.dbapi_connection
+        if dbapi is None:  # invalidated already
+            return
+        try:
+            dbapi.autocommit = False
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                if conn is not None:
+                    conn.invalidate(exc)
+                else:
+                    self._raw_lost = True
+                    entry.invalidate(exc)
 
     def _driver_error(self, exc: Exception, *, committing: bool = False) -> Exception:
         """The releaseflow error of a raw driver error; a lost link is invalidated."""
@@ -396,6 +470,13 @@ class SqlUnitOfWork:
             if store.is_sqlite:
                 dbapi.execute(options[engines.BEGIN_OPTION])
             self._cursor = dbapi.cursor()
+            if not store.is_sqlite:
+                # autocommit, so the BEGIN can travel with the first statement
+                # (a local switch, no round trip; refused with a transaction open)
+                with contextlib.suppress(Exception):
+                    dbapi.autocommit = True
+                    self._autocommit = True
+                    self._begin_sql = _PG_BEGIN
         except BaseException as exc:
             self._cursor = None
             error = self._driver_error(exc) if isinstance(exc, Exception) else None
@@ -432,6 +513,7 @@ class SqlUnitOfWork:
                 failure = exc
         lost = self._raw_lost
         self._raw, self._raw_lost, self._raw_begun = None, False, False
+        self._begin_sql = None
         if raw is not None and not lost:
             if failure is None:
                 with translate():
@@ -467,6 +549,7 @@ class SqlUnitOfWork:
                             conn.rollback()
                         finally:
                             engines.restore_connection(conn)
+                            self._leave_autocommit(conn)
                             conn.close()
                 except StorageError:
                     if exc_info[0] is None:
@@ -502,6 +585,8 @@ class SqlUnitOfWork:
                     if must_discard(exc):  # a failed fsync: never reuse it
                         conn.invalidate(exc)
                     raise
+                finally:
+                    self._leave_autocommit(conn)
         except BaseException:
             self._forget()
             raise
@@ -535,6 +620,13 @@ class SqlUnitOfWork:
                 raise self._driver_error(exc, committing=committing) from exc
             with translate(committing=committing):
                 raise
+        finally:
+            self._leave_autocommit()
+            if self.store.is_sqlite:
+                # the driver is in autocommit mode: a later statement of this
+                # unit of work must begin a transaction first, as SQLAlchemy's
+                # begin listener would
+                self._begin_sql = self._raw_options[engines.BEGIN_OPTION]
 
     def rollback(self) -> None:
         """Roll back every change made since the last commit."""
@@ -544,8 +636,11 @@ class SqlUnitOfWork:
             return
         conn = self.connection
         self._forget()
-        with translate():
-            conn.rollback()
+        try:
+            with translate():
+                conn.rollback()
+        finally:
+            self._leave_autocommit(conn)
 
     def _forget(self) -> None:
         """Drop what this transaction read and wrote: none of it gets published."""

@@ -1,0 +1,214 @@
+"""How a unit of work begins and ends its transaction on the raw DB-API path.
+
+On PostgreSQL the raw path puts psycopg's connection in autocommit mode and sends
+its own ``BEGIN`` in the same simple query as the first statement when that
+statement takes no parameters (the directory lock of a transition): one round trip
+fewer than psycopg's separate ``BEGIN``. The round trips are counted on the wire
+(libpq's protocol trace), not by SQLAlchemy listeners, which would switch the raw
+path off. Whatever path a transaction took, a statement after ``commit()`` must
+begin a new transaction (never run in autocommit), and a pooled connection must
+come back out of autocommit mode.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import releaseflow as rf
+from releaseflow.exceptions import StorageBusyError, StorageError
+from releaseflow.storage.sql import SqlStore
+from releaseflow.storage.sql.statements import DriverSql, _driver_sql
+from tests.conftest import Clock, new_inquiry, staff
+from tests.sql.conftest import SQL_BACKENDS, StoreFactory
+
+TOGGLE = {"drafting": "request_information", "gathering": "information_received"}
+POSTGRES = [b for b in SQL_BACKENDS if b == "postgres"]
+
+
+@contextmanager
+def _wire(store: SqlStore, path: Path) -> Iterator[list[str]]:
+    """The protocol messages of every connection checked out while attached.
+
+    Yields a list filled on exit: one entry per message, ``"F Query …"`` for the
+    frontend, ``"B ReadyForQuery …"`` for the backend and so on.
+    """
+    import psycopg
+
+    log = path / "wire.txt"
+    messages: list[str] = []
+    traced: list[Any] = []
+    with log.open("w") as sink:
+
+        def trace(dbapi_connection: Any, *_: Any) -> None:
+            pgconn = dbapi_connection.pgconn
+            pgconn.trace(sink.fileno())
+            pgconn.set_trace_flags(
+                psycopg.pq.Trace.SUPPRESS_TIMESTAMPS | psycopg.pq.Trace.REGRESS_MODE
+            )
+            traced.append(pgconn)
+
+        sa.event.listen(store.engine, "checkout", trace)
+        try:
+            yield messages
+        finally:
+            sa.event.remove(store.engine, "checkout", trace)
+            for pgconn in traced:
+                pgconn.untrace()
+    # one message per line, but a query's own line breaks are kept
+    for line in re.split(r"\n(?=[FB]\t)", log.read_text().strip()):
+        parts = line.split("\t")
+        words = " ".join(parts[2:]).split()
+        messages.append(" ".join([parts[0], *words]))
+
+
+def _round_trips(messages: list[str]) -> int:
+    """Each simple query or Sync ends with exactly one ReadyForQuery."""
+    return sum(1 for m in messages if m.startswith("B ReadyForQuery"))
+
+
+@pytest.mark.parametrize("sql_backend", POSTGRES)
+def test_on_postgres_a_transition_sends_begin_with_the_directory_lock(
+    open_store: StoreFactory, tmp_path: Path
+) -> None:
+    """Four round trips: BEGIN + lock, request CAS, head CAS + entry, COMMIT."""
+    store = open_store()
+    flow = rf.ReleaseFlow(store, clock=Clock())
+    staff(flow)
+    request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+    request = flow.fire(
+        request.id,
+        TOGGLE[request.state],
+        actor="coord.bui",
+        expected_version=request.version,
+    )  # fills the caches
+    with _wire(store, tmp_path) as messages:
+        moved = flow.fire(
+            request.id,
+            TOGGLE[request.state],
+            actor="coord.bui",
+            expected_version=request.version,
+        )
+    sent = [m for m in messages if m.startswith("F ")]
+    assert sent[0].startswith('F Query "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT')
+    assert "FOR SHARE" in sent[0]
+    assert not any(m.startswith('F Query "BEGIN"') for m in sent)
+    assert sent[-1].startswith('F Query "COMMIT"')
+    assert _round_trips(messages) == 4
+    assert flow.get(request.id) == moved
+    assert flow.audit.verify().ok
+    raw = store.engine.raw_connection()
+    try:  # the pooled connection is back out of autocommit mode
+        assert raw.dbapi_connection.autocommit is False  # type: ignore[union-attr]
+    finally:
+        raw.close()
+
+
+def _bump(store: SqlStore) -> DriverSql:
+    d = store.tables.directory
+    stmt = sa.update(d).where(d.c.id == 1).values(version=d.c.version + 1)
+    return _driver_sql(stmt, store.engine.dialect, store.schema)
+
+
+def _version(store: SqlStore) -> int:
+    with store.unit_of_work(write=False) as uow:
+        return int(uow.directory.lock())
+
+
+def test_after_a_raw_commit_the_next_statement_begins_a_new_transaction(
+    open_store: StoreFactory,
+) -> None:
+    """Lock (BEGIN carried), write, commit; a write after that is rolled back."""
+    store = open_store()
+    before = _version(store)
+    bump = _bump(store)
+    with store.unit_of_work() as uow:
+        assert uow.directory.lock() == before
+        assert uow.fast_rowcount(bump, {}) == 1
+        uow.commit()
+        assert uow.fast_rowcount(bump, {}) == 1
+        assert uow.directory.lock() == before + 2  # this transaction's own write
+        # leaves without commit: the second write must not stay
+    assert _version(store) == before + 1
+    for _ in range(3):  # pooled connections keep beginning transactions
+        with store.unit_of_work() as uow:
+            assert uow.fast_rowcount(bump, {}) == 1
+    assert _version(store) == before + 1
+
+
+def test_after_a_commit_on_the_wrapped_connection_the_next_statement_is_rolled_back(
+    open_store: StoreFactory,
+) -> None:
+    """The raw path's transaction continued on SQLAlchemy's ``Connection``."""
+    store = open_store()
+    before = _version(store)
+    d = store.tables.directory
+    bump = sa.update(d).where(d.c.id == 1).values(version=d.c.version + 1)
+    with store.unit_of_work() as uow:
+        assert uow.directory.lock() == before  # raw path, BEGIN sent with it
+        uow.run(bump)  # SQLAlchemy's Connection over the same connection
+        uow.commit()
+        uow.run(bump)
+        uow.rollback()
+        uow.run(bump)
+        # leaves without commit
+    assert _version(store) == before + 1
+    with store.unit_of_work() as uow:
+        uow.run(bump)  # an ordinary unit of work on a pooled connection
+    assert _version(store) == before + 1
+
+
+def test_a_failed_first_statement_leaves_nothing_behind(
+    open_store: StoreFactory,
+) -> None:
+    """The statement carried with the BEGIN fails: typed error, nothing written."""
+    store = open_store()
+    before = _version(store)
+    broken = DriverSql(
+        text="SELECT no_such_column FROM nowhere_at_all",
+        names=(),
+        positional=False,
+        processors={},
+        constants={},
+        literal="SELECT no_such_column FROM nowhere_at_all",
+    )
+    with store.unit_of_work() as uow, pytest.raises(StorageError):
+        uow.fast_row(broken, {})
+    with store.unit_of_work() as uow:
+        assert uow.fast_rowcount(_bump(store), {}) == 1
+        uow.commit()
+    assert _version(store) == before + 1
+
+
+def test_on_sqlite_a_begin_refused_as_busy_after_commit_is_still_owed(
+    tmp_path: Path,
+) -> None:
+    """The next statement's BEGIN IMMEDIATE times out; the one after begins."""
+    path = tmp_path / "busy.db"
+    store = SqlStore.open(f"sqlite:///{path}", busy_timeout=0.2)
+    try:
+        before = _version(store)
+        bump = _bump(store)
+        with store.unit_of_work() as uow:
+            uow.directory.lock()
+            uow.commit()
+            blocker = sqlite3.connect(path, isolation_level=None)
+            blocker.execute("BEGIN IMMEDIATE")
+            try:
+                with pytest.raises(StorageBusyError):
+                    uow.fast_rowcount(bump, {})
+            finally:
+                blocker.execute("ROLLBACK")
+                blocker.close()
+            assert uow.fast_rowcount(bump, {}) == 1  # in a transaction again
+            # leaves without commit
+        assert _version(store) == before
+    finally:
+        store.close()
