@@ -83,6 +83,8 @@ def _plain(value: Any, depth: int, path: str) -> Any:
         return format_timestamp(value)
     if kind is UUID:
         return str(value)
+    if kind is tuple or kind is list:
+        return _plain_sequence(value, depth, path)
     if isinstance(value, Enum):
         return _plain(value.value, depth, path)
     if isinstance(value, int):
@@ -98,21 +100,25 @@ def _plain(value: Any, depth: int, path: str) -> Any:
     if isinstance(value, Mapping):
         return _plain_mapping(value, depth, path)
     if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
-        if depth < MAX_DEPTH:  # items at depth + 1 pass the depth check
-            return [
-                item
-                if (type(item) is str and item.isascii())
-                or item is None
-                or type(item) in _SCALARS
-                else _plain(item, depth + 1, f"{path}[{i}]")
-                for i, item in enumerate(value)
-            ]
-        return [_plain(item, depth + 1, f"{path}[{i}]") for i, item in enumerate(value)]
+        return _plain_sequence(value, depth, path)
     raise ValidationError(
         f"{path} has a type canonical JSON refuses: {type(value).__name__}",
         field=path,
         rule="canonical_type",
     )
+
+
+def _plain_sequence(value: Sequence[Any], depth: int, path: str) -> list[Any]:
+    if depth < MAX_DEPTH:  # items at depth + 1 pass the depth check
+        return [
+            item
+            if (type(item) is str and item.isascii())
+            or item is None
+            or type(item) in _SCALARS
+            else _plain(item, depth + 1, f"{path}[{i}]")
+            for i, item in enumerate(value)
+        ]
+    return [_plain(item, depth + 1, f"{path}[{i}]") for i, item in enumerate(value)]
 
 
 def _plain_mapping(value: Mapping[Any, Any], depth: int, path: str) -> dict[str, Any]:
