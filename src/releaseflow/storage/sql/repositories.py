@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -77,6 +78,8 @@ _COLUMNS = (
 """A request row's columns besides ``id``, in the order of :func:`_values`."""
 _SET_NAMES = tuple(f"v_{name}" for name in _COLUMNS)
 """The compare-and-set's parameter names of the same columns."""
+_identity = operator.attrgetter(*IDENTITY_FIELDS)
+"""A request's :data:`~.statements.IDENTITY_FIELDS` values, as one tuple."""
 
 
 def _values(request: Request) -> tuple[Any, ...]:
@@ -194,10 +197,7 @@ class SqlRequests:
         return (
             before is not None
             and before.version == expected_version
-            and all(
-                getattr(before, name) == getattr(request, name)
-                for name in IDENTITY_FIELDS
-            )
+            and _identity(before) == _identity(request)
         )
 
     def _cas_locking_head(
