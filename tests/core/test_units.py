@@ -105,7 +105,7 @@ def test_machine_is_asked_once_per_allowed_pair() -> None:
             asked.append(_name)
             return _real(model)  # type: ignore[operator]
 
-        event.trigger = counting  # type: ignore[method-assign]
+        event.trigger = counting  # type: ignore[method-assign,assignment]
     for _ in range(3):
         assert compiled.resolve("received", "triage")[1] == "drafting"
         with pytest.raises(InvalidTransitionError):

@@ -27,9 +27,9 @@ from releaseflow.storage.sql.store import _driver_params
 from releaseflow.storage.sql.types import UtcDateTime
 
 DIALECTS: dict[str, Dialect] = {
-    "sqlite": sqlite.dialect(),  # type: ignore[no-untyped-call]
+    "sqlite": sqlite.dialect(),
     "postgresql": postgresql.psycopg.dialect(),  # type: ignore[no-untyped-call]
-    "mariadb": mysql.pymysql.dialect(is_mariadb=True),  # type: ignore[no-untyped-call]
+    "mariadb": mysql.pymysql.dialect(is_mariadb=True),
 }
 
 INSTANTS = [
@@ -110,7 +110,7 @@ def test_driver_parameters_equal_sqlalchemy_processing(dialect_name: str) -> Non
 def test_a_naive_datetime_is_still_refused(dialect_name: str) -> None:
     """A naive datetime in a UTC column is a StorageError, fused processor or not."""
     stmt = _statements(DIALECTS[dialect_name])["audit_insert"]
-    params = {name: f"{name}-0" for name in stmt.names}
+    params: dict[str, Any] = {name: f"{name}-0" for name in stmt.names}
     params["at"] = datetime(2026, 3, 2, 9, 30)
     with pytest.raises(StorageError):
         _driver_params(stmt, params)
