@@ -76,6 +76,15 @@ def _plain(value: Any, depth: int, path: str) -> Any:
         return value
     if value is None or kind is bool or kind is int:
         return value
+    # the common exact types first (none of them is an Enum), then the general rules
+    if kind is dict:
+        return _plain_mapping(value, depth, path)
+    if kind is datetime:
+        return format_timestamp(value)
+    if kind is UUID:
+        return str(value)
+    if kind is tuple or kind is list:
+        return _plain_sequence(value, depth, path)
     if isinstance(value, Enum):
         return _plain(value.value, depth, path)
     if isinstance(value, int):
@@ -91,16 +100,7 @@ def _plain(value: Any, depth: int, path: str) -> Any:
     if isinstance(value, Mapping):
         return _plain_mapping(value, depth, path)
     if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
-        if depth < MAX_DEPTH:  # items at depth + 1 pass the depth check
-            return [
-                item
-                if (type(item) is str and item.isascii())
-                or item is None
-                or type(item) in _SCALARS
-                else _plain(item, depth + 1, f"{path}[{i}]")
-                for i, item in enumerate(value)
-            ]
-        return [_plain(item, depth + 1, f"{path}[{i}]") for i, item in enumerate(value)]
+        return _plain_sequence(value, depth, path)
     raise ValidationError(
         f"{path} has a type canonical JSON refuses: {type(value).__name__}",
         field=path,
@@ -108,27 +108,56 @@ def _plain(value: Any, depth: int, path: str) -> Any:
     )
 
 
-def _plain_mapping(value: Mapping[Any, Any], depth: int, path: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        if not isinstance(key, str):
-            raise ValidationError(
-                f"{path} has a non-text key", field=path, rule="canonical_key"
-            )
-        if not key.isascii() and unicodedata.normalize("NFC", key) != key:
-            raise ValidationError(
-                f"{path} has a key not in NFC", field=path, rule="nfc"
-            )
-        # ASCII text, None, bool and int come out as they are (when their depth
-        # passes): only the rest needs _plain and a path for its errors.
-        if depth < MAX_DEPTH and (
-            (type(item) is str and item.isascii())
+def _plain_sequence(value: Sequence[Any], depth: int, path: str) -> list[Any]:
+    if depth < MAX_DEPTH:  # items at depth + 1 pass the depth check
+        return [
+            item
+            if (type(item) is str and item.isascii())
             or item is None
             or type(item) in _SCALARS
-        ):
-            out[key] = item
-        else:
-            out[key] = _plain(item, depth + 1, f"{path}.{key}")
+            else _plain(item, depth + 1, f"{path}[{i}]")
+            for i, item in enumerate(value)
+        ]
+    return [_plain(item, depth + 1, f"{path}[{i}]") for i, item in enumerate(value)]
+
+
+def _plain_mapping(value: Mapping[Any, Any], depth: int, path: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    # Items at depth + 1 pass the depth check when depth < MAX_DEPTH: then the
+    # common item types are made plain here, as _plain would, without a call or a
+    # path (built only for an error); the rest goes through _plain.
+    inline = depth < MAX_DEPTH
+    for key, item in value.items():
+        if type(key) is not str or not key.isascii():
+            if not isinstance(key, str):
+                raise ValidationError(
+                    f"{path} has a non-text key", field=path, rule="canonical_key"
+                )
+            if unicodedata.normalize("NFC", key) != key:
+                raise ValidationError(
+                    f"{path} has a key not in NFC", field=path, rule="nfc"
+                )
+        if inline:
+            kind = type(item)
+            if kind is str:
+                if item.isascii() or unicodedata.normalize("NFC", item) == item:
+                    out[key] = item
+                    continue
+            elif item is None or kind is int or kind is bool:
+                out[key] = item
+                continue
+            elif kind is datetime:
+                out[key] = format_timestamp(item)
+                continue
+            elif kind is UUID:
+                out[key] = str(item)
+                continue
+            elif isinstance(item, Enum):
+                member = item._value_
+                if type(member) is str and member.isascii():
+                    out[key] = member
+                    continue
+        out[key] = _plain(item, depth + 1, f"{path}.{key}")
     return out
 
 

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from json.encoder import encode_basestring as _enc
 from typing import Any, Final, NamedTuple
 from uuid import UUID
@@ -64,6 +65,7 @@ GENESIS_HASH: Final = "0" * 64
 _MAX_PROBLEMS: Final = 100
 
 
+@lru_cache(maxsize=4096)
 def ledger_for(stream: str, ledger_count: int) -> int:
     """The ledger that ``stream`` (a request id or ``"directory"``) writes to."""
     digest = hashlib.sha256(stream.encode("utf-8")).digest()
@@ -90,9 +92,13 @@ class Sealed(NamedTuple):
     """``entry.roles`` as a stored JSON array."""
 
 
+_STORED_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""``json.dumps(value, ensure_ascii=False, separators=(",", ":"))``, made once."""
+
+
 def _stored_json(value: Any) -> str:
     """The stored JSON text of a plain value (what the SQL store writes)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _STORED_JSON.encode(value)
 
 
 def seal_stored(draft: Mapping[str, Any], head: ChainHead) -> Sealed:

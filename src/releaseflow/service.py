@@ -13,12 +13,13 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Final, Protocol
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel
 
-from . import policy
+from . import policy, signals
 from .calendar import VietnamCalendar, WorkingCalendar
 from .canonical import canonical_bytes, sha256_hex
 from .chain import ledger_for
@@ -124,7 +125,15 @@ def _key(key: str | None) -> str | None:
     return cleaned
 
 
+@lru_cache(maxsize=4096)
+def _parsed_uuid(text: str) -> UUID:
+    """``UUID(text)``; hosts pass the same ids as text again and again."""
+    return UUID(text)
+
+
 def _payload(payload: Mapping[str, Any]) -> dict[str, Any]:
+    if not payload:
+        return {}  # encodes to "{}": nothing to clean or measure
     cleaned: dict[str, Any] = {}
     for name, value in payload.items():
         # nested strings too: a NUL or bidi control inside a list must not reach
@@ -690,7 +699,8 @@ class ReleaseFlow:
                     # moved on, the answer is the conflict, as an unguessed load
                     self._load(uow, rid, expected_version, hook=False)
                 raise
-            updated = updated.model_copy(update={"deadlines": deadlines})
+            if deadlines != updated.deadlines:
+                updated = updated.model_copy(update={"deadlines": deadlines})
             entry = self._write(
                 uow,
                 request,
@@ -877,6 +887,8 @@ class ReleaseFlow:
         if isinstance(value, UUID):
             return value
         try:
+            if type(value) is str:
+                return _parsed_uuid(value)
             return UUID(str(value))
         except ValueError as exc:
             raise ValidationError(
@@ -1135,8 +1147,6 @@ class ReleaseFlow:
         self._notify_now(name, **payload)
 
     def _notify_now(self, name: str, **payload: Any) -> None:
-        from . import signals
-
         signal = getattr(signals, name)
         if signal.receivers and not signal.is_muted:
             # receivers get their own deep copies: a receiver that mutates a nested

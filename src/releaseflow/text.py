@@ -50,6 +50,16 @@ def clean_text(value: str, *, field: str = "text", max_length: int = MAX_BODY) -
     """
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be text", field=field, rule="type")
+    if type(value) is str and value.isascii() and value.isprintable():
+        # U+0020..U+007E only: no CR to fold, NFC already, no character in a
+        # refused category; only the length is left to check
+        if len(value) > max_length:
+            raise ValidationError(
+                f"{field} is longer than {max_length} characters",
+                field=field,
+                rule="max_length",
+            )
+        return value
     text = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n"))
     if len(text) > max_length:
         raise ValidationError(

@@ -58,6 +58,12 @@ class CompiledWorkflow:
         except (ValueError, MachineError) as exc:
             raise DefinitionError(f"{definition.key} does not compile: {exc}") from exc
         self._lock = threading.Lock()
+        self._triggers = definition.triggers
+        self._resolved: dict[tuple[str, str], tuple[TransitionSpec, str]] = {}
+        """Allowed (state, trigger) pairs the machine has resolved, with the answer.
+
+        The machine has no conditions or callbacks and the definition is frozen,
+        so its answer depends on the pair alone: each pair is asked once."""
 
     @property
     def key(self) -> str:
@@ -71,7 +77,10 @@ class CompiledWorkflow:
             UnknownTriggerError: the definition has no such trigger.
             InvalidTransitionError: the trigger is not allowed from ``state``.
         """
-        if trigger not in self.definition.triggers:
+        known = self._resolved.get((state, trigger))
+        if known is not None:
+            return known
+        if trigger not in self._triggers:
             raise UnknownTriggerError(state, trigger)
         event = self._machine.events[trigger]
         cursor = _Cursor(state)
@@ -85,7 +94,9 @@ class CompiledWorkflow:
         spec = self.definition.transition(state, trigger)
         if spec is None:  # pragma: no cover - the machine and the data agree
             raise InvalidTransitionError(state, trigger)
-        return spec, cursor.state
+        answer = (spec, cursor.state)
+        self._resolved[(state, trigger)] = answer
+        return answer
 
     def triggers_from(self, state: str) -> list[str]:
         """Trigger names that leave ``state``, in definition order."""

@@ -8,8 +8,10 @@ import math
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from hypothesis import given, settings
@@ -144,6 +146,75 @@ def test_depth_limit_is_exact() -> None:
     with pytest.raises(ValidationError) as caught:
         canonical_bytes(nest(MAX_DEPTH + 1))
     assert caught.value.rule == "max_depth"
+
+
+class _Word(StrEnum):
+    ASCII = "plain"
+    VIET = "Việt"
+    NFD = unicodedata.normalize("NFD", "é")
+
+
+class _Level(IntEnum):
+    ONE = 1
+
+
+class _Tagged(str):
+    pass
+
+
+class _Instant(datetime):
+    pass
+
+
+_ITEMS: list[Any] = [
+    "ascii",
+    "Việt",
+    unicodedata.normalize("NFD", "é"),
+    _Tagged("tag"),
+    None,
+    True,
+    7,
+    _Level.ONE,
+    _Word.ASCII,
+    _Word.VIET,
+    _Word.NFD,
+    datetime(2026, 3, 2, 9, 0, 0, 5, tzinfo=timezone(timedelta(hours=7))),
+    datetime(2026, 3, 2),
+    _Instant(2026, 3, 2, tzinfo=UTC),
+    UUID("12345678-1234-5678-1234-567812345678"),
+    (1, "x"),
+    {"k": "v"},
+    1.5,
+]
+
+
+def _outcome(value: Any) -> str:
+    try:
+        return canonical_bytes(value).decode("utf-8")
+    except ValidationError as exc:
+        return f"refused:{exc.rule}"
+
+
+@pytest.mark.parametrize("item", _ITEMS, ids=repr)
+@pytest.mark.parametrize("levels", [0, MAX_DEPTH - 1, MAX_DEPTH])
+def test_an_item_encodes_alike_in_a_mapping_and_a_list(item: Any, levels: int) -> None:
+    """A mapping's items follow the same rules as a list's, down to the depth limit."""
+
+    def nest(value: Any) -> Any:
+        for _ in range(levels):
+            value = [value]
+        return value
+
+    in_map, in_list = _outcome(nest({"k": item})), _outcome(nest([item]))
+    if in_list.startswith("refused:"):
+        assert in_map == in_list
+    else:
+        opened = "[" * levels
+        closed = "]" * levels
+        assert (
+            in_map
+            == f'{opened}{{"k":{in_list[levels + 1 : len(in_list) - levels - 1]}}}{closed}'
+        )
 
 
 def test_deep_and_cyclic_structures_never_raise_recursion_error() -> None:

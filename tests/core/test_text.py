@@ -103,6 +103,25 @@ def test_clean_text_is_idempotent_or_refuses(text: str) -> None:
     assert "\r" not in once
 
 
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=40))
+@settings(max_examples=500, derandomize=True)
+def test_clean_text_on_ascii_follows_the_rules(text: str) -> None:
+    """ASCII input: CR folded, newline and tab kept, every other control refused."""
+    folded = text.replace("\r\n", "\n").replace("\r", "\n")
+    bad = [c for c in folded if c not in "\n\t" and not c.isprintable()]
+    if bad:
+        with pytest.raises(ValidationError) as caught:
+            clean_text(text)
+        assert caught.value.rule == "control_character"
+        assert f"U+{ord(bad[0]):04X}" in caught.value.message
+    else:
+        assert clean_text(text) == folded
+    if len(folded) > 5:
+        with pytest.raises(ValidationError) as caught:
+            clean_text(text, max_length=5)
+        assert caught.value.rule == "max_length"
+
+
 # -- clean_json -----------------------------------------------------------------
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "deadline_states",
     "encode_deadlines",
     "press_keys",
+    "request_fact_values",
     "request_facts",
 ]
 
@@ -132,22 +133,27 @@ def _attr(obj: Any) -> Any:
 
 def request_facts(request: Request) -> dict[str, Any]:
     """The report-fact columns of ``request`` (keys: :data:`FACT_COLUMNS`)."""
+    return dict(zip(FACT_COLUMNS, request_fact_values(request), strict=True))
+
+
+def request_fact_values(request: Request) -> tuple[Any, ...]:
+    """The values of :func:`request_facts`, in :data:`FACT_COLUMNS` order."""
     release, refusal = request.release, request.refusal
     org, journalist = press_keys(request.requester)
-    return {
-        "fact_channel": request.channel.value,
-        "fact_released_at": release.at if release is not None else None,
-        "fact_release_form": release.form.value if release is not None else None,
-        "fact_refused_at": refusal.at if refusal is not None else None,
-        "fact_ground": refusal.ground.value if refusal is not None else None,
-        "fact_deadlines": encode_deadlines(request),
-        "fact_org": org,
-        "fact_journalist": journalist,
-        "fact_in_scope": bool(request.metadata.get(IN_SCOPE_KEY, True)),
-        "fact_title": request.title if request.kind.value in TITLED else None,
-        "fact_seconds": (
+    return (
+        request.channel.value,  # fact_channel
+        release.at if release is not None else None,  # fact_released_at
+        release.form.value if release is not None else None,  # fact_release_form
+        refusal.at if refusal is not None else None,  # fact_refused_at
+        refusal.ground.value if refusal is not None else None,  # fact_ground
+        encode_deadlines(request),  # fact_deadlines
+        org,  # fact_org
+        journalist,  # fact_journalist
+        bool(request.metadata.get(IN_SCOPE_KEY, True)),  # fact_in_scope
+        request.title if request.kind.value in TITLED else None,  # fact_title
+        (  # fact_seconds
             int((release.at - request.received_at).total_seconds())
             if release is not None
             else None
         ),
-    }
+    )

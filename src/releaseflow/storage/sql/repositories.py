@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -35,7 +36,7 @@ from ...models import (
     StoredOverride,
 )
 from ...queries import AuditCursor, AuditQuery, sql_statement
-from ...reports.row_facts import request_facts
+from ...reports.row_facts import FACT_COLUMNS, request_fact_values
 from ...vocabulary import Classification
 from .audit_reads import iter_raw_rows, raw_statement, request_states, run_entries
 from .caches import DirectorySnapshot
@@ -59,6 +60,47 @@ __all__ = [
 _CLASSIFICATIONS = frozenset(c.value for c in Classification)
 
 
+_COLUMNS = (
+    "kind",
+    "definition",
+    "definition_version",
+    "state",
+    "version",
+    "unit",
+    "created_by",
+    "created_at",
+    "updated_at",
+    "received_at",
+    "next_due_at",
+    "doc",
+    *FACT_COLUMNS,
+)
+"""A request row's columns besides ``id``, in the order of :func:`_values`."""
+_SET_NAMES = tuple(f"v_{name}" for name in _COLUMNS)
+"""The compare-and-set's parameter names of the same columns."""
+_identity = operator.attrgetter(*IDENTITY_FIELDS)
+"""A request's :data:`~.statements.IDENTITY_FIELDS` values, as one tuple."""
+
+
+def _values(request: Request) -> tuple[Any, ...]:
+    """The values of :data:`_COLUMNS` for ``request``."""
+    return (
+        request.kind.value,
+        request.definition,
+        request.definition_version,
+        request.state,
+        request.version,
+        request.unit,
+        request.created_by,
+        request.created_at,
+        request.updated_at,
+        request.received_at,
+        request.next_due_at,
+        request.model_dump_json(),
+        *request_fact_values(request),
+    )
+
+
 def _json(value: Any) -> str:
     return json.dumps(to_plain(value), ensure_ascii=False, separators=(",", ":"))
 
@@ -75,19 +117,7 @@ class SqlRequests:
     def _row(self, request: Request) -> dict[str, Any]:
         return {
             "id": str(request.id),
-            "kind": request.kind.value,
-            "definition": request.definition,
-            "definition_version": request.definition_version,
-            "state": request.state,
-            "version": request.version,
-            "unit": request.unit,
-            "created_by": request.created_by,
-            "created_at": request.created_at,
-            "updated_at": request.updated_at,
-            "received_at": request.received_at,
-            "next_due_at": request.next_due_at,
-            "doc": request.model_dump_json(),
-            **request_facts(request),
+            **dict(zip(_COLUMNS, _values(request), strict=True)),
         }
 
     def get(self, request_id: UUID) -> Request:
@@ -129,12 +159,13 @@ class SqlRequests:
         self._uow.check_write()
         store = self._uow.store
         sql = store.sql
+        rid = str(request.id)
         if request.version == expected_version + 1:
-            params = {f"v_{k}": v for k, v in self._row(request).items() if k != "id"}
-            params["b_id"] = str(request.id)
+            params = dict(zip(_SET_NAMES, _values(request), strict=True))
+            params["b_id"] = rid
             params["b_expected"] = expected_version
             driver = store.driver_sql
-            slim = self._same_identity(request, expected_version)
+            slim = self._same_identity(rid, request, expected_version)
             if self._cas_locking_head(request, params, slim=slim):
                 return
             if not store.version_check:
@@ -142,9 +173,9 @@ class SqlRequests:
             else:
                 cas = driver.request_cas_slim if slim else driver.request_cas
             if self._uow.fast_rowcount(cas, params) == 1:
-                self._uow.requests_written[str(request.id)] = request
+                self._uow.requests_written[rid] = request
                 return
-        actual = self._uow.scalar(sql.request_version, {"id": str(request.id)})
+        actual = self._uow.scalar(sql.request_version, {"id": rid})
         if actual is None:
             raise RequestNotFoundError(request.id)
         raise ConflictError(
@@ -154,7 +185,7 @@ class SqlRequests:
             actual_version=int(actual),
         )
 
-    def _same_identity(self, request: Request, expected_version: int) -> bool:
+    def _same_identity(self, rid: str, request: Request, expected_version: int) -> bool:
         """Whether the stored row at ``expected_version`` has ``request``'s identity.
 
         True when this unit of work read (or took from the cache) the request at
@@ -162,14 +193,11 @@ class SqlRequests:
         the compare-and-set, which only matches that version, may then leave
         those columns out of its SET list.
         """
-        before = self._seen.get(str(request.id))
+        before = self._seen.get(rid)
         return (
             before is not None
             and before.version == expected_version
-            and all(
-                getattr(before, name) == getattr(request, name)
-                for name in IDENTITY_FIELDS
-            )
+            and _identity(before) == _identity(request)
         )
 
     def _cas_locking_head(

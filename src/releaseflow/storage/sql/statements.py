@@ -12,8 +12,10 @@ the DB-API cursor without SQLAlchemy's per-call machinery
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +23,7 @@ from sqlalchemy.engine import Dialect
 
 from ...reports.row_facts import FACT_COLUMNS
 from .schema import Tables
+from .types import UtcDateTime
 
 __all__ = [
     "IDENTITY_FIELDS",
@@ -204,6 +207,14 @@ class DriverSql:
     _plan: tuple[tuple[str, bool, Any, Callable[[Any], Any] | None], ...] = field(
         default=(), init=False, repr=False, compare=False
     )
+    _take: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    """Without literal binds: the parameters' values, in order, in one C call."""
+    _convert: tuple[tuple[int, Callable[[Any], Any], bool], ...] = field(
+        default=(), init=False, repr=False, compare=False
+    )
+    """(position, processor, whether it maps None to None) of the typed values."""
 
     def __post_init__(self) -> None:
         plan = tuple(
@@ -216,18 +227,55 @@ class DriverSql:
             for name in self.names
         )
         object.__setattr__(self, "_plan", plan)
+        if self.constants or not self.names:
+            return
+        take: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+        if len(self.names) == 1:
+            only = self.names[0]
+
+            def take(params: Mapping[str, Any]) -> tuple[Any, ...]:
+                return (params[only],)
+
+        else:
+            take = operator.itemgetter(*self.names)
+        convert = tuple(
+            (i, proc, _keeps_none(proc))
+            for i, name in enumerate(self.names)
+            if (proc := self.processors.get(name)) is not None
+        )
+        object.__setattr__(self, "_take", take)
+        object.__setattr__(self, "_convert", convert)
 
     def parameters(self, params: Mapping[str, Any]) -> Any:
         """The driver parameters for ``params`` (raises KeyError if one is missing)."""
-        values = [
-            (const if fixed else params[name])
-            if proc is None
-            else proc(const if fixed else params[name])
-            for name, fixed, const, proc in self._plan
-        ]
+        take = self._take
+        values: Sequence[Any]
+        if take is None:
+            values = [
+                (const if fixed else params[name])
+                if proc is None
+                else proc(const if fixed else params[name])
+                for name, fixed, const, proc in self._plan
+            ]
+        else:
+            values = take(params)
+            if self._convert:
+                values = list(values)
+                for i, proc, keeps_none in self._convert:
+                    value = values[i]
+                    if value is not None or not keeps_none:
+                        values[i] = proc(value)
         if self.positional:
             return tuple(values)
         return dict(zip(self.names, values, strict=True))
+
+
+def _keeps_none(proc: Callable[[Any], Any]) -> bool:
+    """Whether a bind processor turns None into None (then None skips the call)."""
+    try:
+        return proc(None) is None
+    except Exception:  # refuses None: always call it
+        return False
 
 
 @dataclass(frozen=True)
@@ -251,6 +299,58 @@ class DriverStatements:
     """PostgreSQL: head advance and audit INSERT in one statement; else None."""
 
 
+_SQLITE_DATETIME = (
+    "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d"
+    ".%(microsecond)06d"
+)
+"""SQLAlchemy's default SQLite DATETIME storage format (with microseconds)."""
+_PROBES = (
+    datetime(2026, 3, 2, 9, 30, 0, 123456, tzinfo=UTC),
+    datetime(5, 1, 1, tzinfo=UTC),
+    datetime(2026, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-7))),
+    datetime(2026, 1, 1, 6, 0, 0, 1, tzinfo=timezone(timedelta(hours=7))),
+)
+
+
+def _sqlite_utc_text(value: datetime | None) -> str | None:
+    """:class:`UtcDateTime`'s bind processing on SQLite, in one call.
+
+    (``process_bind_param``, then SQLite's DATETIME text: same checks, same text.)
+    """
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("naive datetime given to a UTC column")
+    v = value.astimezone(UTC)
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 - hot path
+        v.year,
+        v.month,
+        v.day,
+        v.hour,
+        v.minute,
+        v.second,
+        v.microsecond,
+    )
+
+
+def _fused(
+    kind: Any, dialect: Dialect, proc: Callable[[Any], Any]
+) -> Callable[[Any], Any]:
+    """``proc``, or one function doing the same for an aware datetime on SQLite.
+
+    Only for :class:`UtcDateTime` whose SQLite type keeps the default storage
+    format, and only if it gives the same text as ``proc`` for every probe.
+    """
+    if not isinstance(kind, UtcDateTime) or dialect.name != "sqlite":
+        return proc
+    impl = kind.load_dialect_impl(dialect)
+    if getattr(impl, "_storage_format", None) != _SQLITE_DATETIME:
+        return proc
+    if any(_sqlite_utc_text(p) != proc(p) for p in _PROBES) or proc(None) is not None:
+        return proc
+    return _sqlite_utc_text
+
+
 def _driver_sql(stmt: Any, dialect: Dialect, schema: str | None) -> DriverSql:
     options: dict[str, Any] = {}
     if schema is not None:
@@ -269,7 +369,9 @@ def _driver_sql(stmt: Any, dialect: Dialect, schema: str | None) -> DriverSql:
         if not bind.required
     }
     processors = {
-        name: proc for name, proc in compiled._bind_processors.items() if name in names
+        name: _fused(compiled.binds[name].type, dialect, proc)
+        for name, proc in compiled._bind_processors.items()
+        if name in names
     }
     literal: str | None = None
     if all(name in constants for name in names):
