@@ -277,6 +277,11 @@ def select_page(
 # -- cursors ------------------------------------------------------------------
 
 
+_cursor_json: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+"""``json.dumps(body, sort_keys=True, separators=(",", ":"))`` without building an
+encoder per call (``dumps`` makes one for any non-default argument)."""
+
+
 def encode_cursor(entry: AuditEntry, query: AuditQuery) -> str:
     """An opaque cursor pointing just after ``entry`` in ``query``'s ordering."""
     body = {
@@ -287,7 +292,7 @@ def encode_cursor(entry: AuditEntry, query: AuditQuery) -> str:
         "s": entry.seq,
         "t": format_timestamp(entry.at) if query.order == "time" else None,
     }
-    raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    raw = _cursor_json(body).encode()
     text = base64.urlsafe_b64encode(raw).decode().rstrip("=")
     return f"{text}.{hashlib.sha256(raw).hexdigest()[:16]}"
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -308,3 +308,77 @@ def test_nested_payloads_are_each_entrys_own(sql_flow: rf.ReleaseFlow) -> None:
             keys, [tuple(row)], at_processor=processor
         )
         assert again[0].payload == nested
+
+
+# -- SQLite's ``at`` text: which strings skip validation ------------------------------
+
+_AT = "2026-03-04 12:34:56.123456"
+_AT_ACCEPTED = [_AT, "0001-01-01 00:00:00.000000", "9999-12-31 23:59:59.999999"]
+_AT_VALIDATED = [  # each read by the validating path instead
+    "2026-03-04T12:34:56.123456",  # another separator
+    "2026-03-04 12:34:56",  # no fraction
+    "2026-03-04 12:34:56.123",  # a short fraction
+    "2026-03-04 12:34:56.1234567",  # a long one
+    "2026-03-04 12:34:56,123456",  # a comma
+    "2026-03-04 12:34:56.12345Z",  # a zone
+    "2026-03-04 12:34:56.123+00",
+    "2026-03-04 12:34:56.123456+00:00",
+    "2026-03-04 12:34:5+.123456",
+    "2026-W10-3 12:34:56.123456",  # a week date (fromisoformat reads it)
+    "20260304 123456.1234567890",  # basic form, same length
+    "2026-02-30 12:34:56.123456",  # the form, but no such day
+    "2026-03-04 24:00:00.000000",
+    "\uff12026-03-04 12:34:56.123456",  # a full-width digit
+    "2026-03-04 12:34:56.12345\u0663",  # an Arabic-Indic digit
+    " 2026-03-04 12:34:56.123456",
+    "2026-03-04 12:34:56.123456\n",
+    "",
+]
+
+
+def _at_by_regex(text: str) -> datetime | None:
+    """The rule the quick path has always had: the regex, then fromisoformat."""
+    if audit_reads._SQLITE_AT.fullmatch(text) is None:
+        return None
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _at_variants() -> list[str]:
+    """Every one-character change of a valid stamp over an awkward alphabet."""
+    alphabet = "0959-+:. ,TWZz\x00\uff10\u0663\u00b2"
+    return [_AT[:i] + c + _AT[i + 1 :] for i in range(len(_AT)) for c in alphabet]
+
+
+def test_sqlite_at_text_accepts_exactly_the_regexs_form() -> None:
+    for text in _AT_ACCEPTED:
+        at = audit_reads._sqlite_at(text)
+        assert at == datetime.fromisoformat(text).replace(tzinfo=UTC)
+        assert at is not None
+        assert at.tzinfo is UTC
+    for text in _AT_VALIDATED:
+        assert audit_reads._sqlite_at(text) is None, text
+    variants = _at_variants()
+    assert sum(_at_by_regex(v) is not None for v in variants) > 50
+    assert sum(_at_by_regex(v) is None for v in variants) > 50
+    for text in [*variants, *_AT_ACCEPTED, *_AT_VALIDATED]:
+        assert audit_reads._sqlite_at(text) == _at_by_regex(text), text
+
+
+def test_the_quick_row_reads_at_text_as_sqlite_at(sql_flow: rf.ReleaseFlow) -> None:
+    """The row loop's inlined check agrees with ``_sqlite_at`` on every string."""
+    keys, rows, processor = _rows(sql_flow)
+    row = list(rows[0])
+    at = keys.index("at")
+    for text in [*_at_variants(), *_AT_ACCEPTED, *_AT_VALIDATED]:
+        row[at] = text
+        entry = audit_reads._quick(tuple(row), processor)
+        expected = audit_reads._sqlite_at(text)
+        if expected is None:
+            assert entry is None, text
+        else:
+            assert entry is not None, text
+            assert entry.at == expected, text
+            assert entry.at.tzinfo is UTC
