@@ -29,7 +29,8 @@ __all__ = ["from_json", "to_json"]
 
 _SEPARATORS: Final = (",", ":")
 _NEEDS_ESCAPE: Final = re.compile(r"[\\\x00-\x1f]")
-_ESCAPED_BYTES: Final = bytes(range(0x20)) + b"\\"
+#: What JSON escapes in ASCII text: control characters, backslash, quote.
+_ESCAPED_BYTES: Final = bytes(range(0x20)) + b'\\"'
 #: A year's report lists thousands of incidents: dumped in one call, not one by one.
 _INCIDENTS: Final = TypeAdapter(list[IncidentItem])
 
@@ -38,12 +39,16 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=_SEPARATORS)
 
 
-def _clean(joined: str) -> bool:
-    """Whether ``joined`` holds no character JSON would escape (besides quotes)."""
+def _clean(joined: str, quotes: int) -> bool:
+    """Whether JSON would escape nothing in ``joined`` but its ``quotes`` quotes.
+
+    ASCII text (UUIDs) is checked in one pass in C: deleting every byte JSON
+    escapes must remove exactly the separators' quotes.
+    """
     if joined.isascii():
         raw = joined.encode("ascii")
-        return len(raw.translate(None, _ESCAPED_BYTES)) == len(raw)
-    return _NEEDS_ESCAPE.search(joined) is None
+        return len(raw.translate(None, _ESCAPED_BYTES)) == len(raw) - quotes
+    return joined.count('"') == quotes and _NEEDS_ESCAPE.search(joined) is None
 
 
 #: Encoded id lists of one :func:`to_json` call, by (length, first id, last id).
@@ -67,7 +72,7 @@ def _ids(ids: tuple[str, ...] | None, out: list[str], memo: _Memo) -> None:
             out += parts
             return
     joined = '","'.join(ids)
-    if joined.count('"') == 2 * (len(ids) - 1) and _clean(joined):
+    if _clean(joined, 2 * (len(ids) - 1)):
         parts = ('["', joined, '"]')
     else:
         parts = (_dumps(list(ids)),)
