@@ -224,3 +224,38 @@ def test_fast_json_is_byte_identical_to_json_dumps(seeded: rf.ReleaseFlow) -> No
     )
     assert reports.to_json(report) == want
     assert reports.from_json(want) == report
+
+
+def test_fast_json_reuses_only_equal_id_lists(seeded: rf.ReleaseFlow) -> None:
+    """Equal id lists are encoded once, others each from their own ids.
+
+    Lists that share only their length and ends (the memo's key) must not reuse
+    each other's text.
+    """
+    import json
+
+    report = q3(seeded)
+    same = ("a", "m", "z")
+    odd = ("a", 'q"', "z")
+    report = report.model_copy(
+        update={
+            "journalists": {
+                "a": Figure.of_sorted(list(same)),
+                "b": Figure.of_sorted(["a", "n", "z"]),
+                "c": Figure.of_sorted(list(same)),
+                "d": Figure.of_sorted(list(odd)),
+                "e": Figure.of_sorted(["a", "r", "z"]),
+                "f": Figure.of_sorted(list(odd)),
+            },
+        }
+    )
+    want = json.dumps(
+        report.model_dump(mode="json"),
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    text = reports.to_json(report)
+    assert text == want
+    got = json.loads(text)["journalists"]
+    assert [got[k]["ids"][1] for k in "abcdef"] == ["m", "n", "m", 'q"', "r", 'q"']
