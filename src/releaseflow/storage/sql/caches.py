@@ -115,8 +115,23 @@ class StoreCaches:
             current = self._directory
             if current is not None and current.version > directory.version:
                 return
+            if current is not None and _adds_nothing(current, directory):
+                return  # the usual case: every row read came from ``current``
             fresh = DirectorySnapshot(directory.version)
             if current is not None and current.version == directory.version:
                 fresh.merge(current)
             fresh.merge(directory)
             self._directory = fresh
+
+
+def _adds_nothing(current: DirectorySnapshot, seen: DirectorySnapshot) -> bool:
+    """Whether merging ``seen`` into ``current`` (same version) would change nothing.
+
+    Published snapshots are never changed in place, so then ``current`` stays.
+    """
+    if current.version != seen.version:
+        return False
+    if seen.auth_actors is not None and seen.auth_actors is not current.auth_actors:
+        return False
+    grants = current.grants
+    return all(grants.get(actor) is rows for actor, rows in seen.grants.items())

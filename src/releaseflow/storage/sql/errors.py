@@ -26,8 +26,8 @@ the connection is never used again: its state is undefined.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import Any, Final
 
 from sqlalchemy import exc as sa_exc
@@ -230,23 +230,56 @@ def _looks_gone(orig: BaseException) -> bool:
     )
 
 
-@contextmanager
-def translate(*, committing: bool = False) -> Iterator[None]:
-    """Re-raise any SQLAlchemy or driver error as one releaseflow error."""
-    try:
-        yield
-    except ReleaseflowError:
-        raise
-    except sa_exc.SQLAlchemyError as exc:
-        raise classify(exc, committing=committing) from exc
-    except (OSError, UnicodeError) as exc:
-        error: StorageError = (
-            CommitOutcomeUnknownError(f"outcome unknown: {exc}")
-            if committing and isinstance(exc, OSError)
-            else StorageError(f"{type(exc).__name__}: {exc}")
-        )
-        raise error from exc
-    except Exception as exc:  # a driver's own error (statements on its cursor)
+class _Translate:
+    """The context manager :func:`translate` returns (stateless, shared).
+
+    A plain class: a ``contextlib`` generator context manager costs a generator
+    and two frames per use, paid on every statement of the write path.
+    """
+
+    __slots__ = ("_committing",)
+
+    def __init__(self, committing: bool) -> None:
+        self._committing = committing
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None or not isinstance(exc, Exception):
+            return
+        if isinstance(exc, ReleaseflowError):
+            return
+        committing = self._committing
+        if isinstance(exc, sa_exc.SQLAlchemyError):
+            raise classify(exc, committing=committing) from exc
+        if isinstance(exc, (OSError, UnicodeError)):
+            error: StorageError = (
+                CommitOutcomeUnknownError(f"outcome unknown: {exc}")
+                if committing and isinstance(exc, OSError)
+                else StorageError(f"{type(exc).__name__}: {exc}")
+            )
+            raise error from exc
+        # a driver's own error (statements on its cursor)
         if not is_driver_error(exc):
-            raise
+            return
         raise classify(exc, committing=committing) from exc
+
+
+_TRANSLATE: Final = _Translate(False)
+_TRANSLATE_COMMITTING: Final = _Translate(True)
+
+
+def translate(*, committing: bool = False) -> AbstractContextManager[None]:
+    """Re-raise any SQLAlchemy or driver error as one releaseflow error.
+
+    ``with translate():`` -- with ``committing=True`` a lost link or an OS error
+    becomes :class:`CommitOutcomeUnknownError`. Releaseflow errors and anything
+    that is not an ``Exception`` pass unchanged.
+    """
+    return _TRANSLATE_COMMITTING if committing else _TRANSLATE

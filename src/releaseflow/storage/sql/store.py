@@ -530,8 +530,10 @@ class SqlUnitOfWork:
         cursor, self._cursor = self._cursor, None
         self._fast = False
         if cursor is not None:
-            with contextlib.suppress(Exception):  # the rollback below reports
+            try:  # noqa: SIM105 - hot path: contextlib.suppress costs a call
                 cursor.close()
+            except Exception:
+                pass  # the rollback below reports
         if conn is None and self._raw is not None:
             try:
                 self._close_raw(exc_info)
@@ -644,9 +646,13 @@ class SqlUnitOfWork:
 
     def _forget(self) -> None:
         """Drop what this transaction read and wrote: none of it gets published."""
-        self.heads_written = {}
-        self.heads_locked = {}
-        self.requests_written = {}
+        # runs twice per unit of work (commit, exit): no new dict for an empty one
+        if self.heads_written:
+            self.heads_written = {}
+        if self.heads_locked:
+            self.heads_locked = {}
+        if self.requests_written:
+            self.requests_written = {}
         self.directory_seen = None
         self.directory_dirty = False
 
