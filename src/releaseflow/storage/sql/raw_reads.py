@@ -26,44 +26,16 @@ import os
 import threading
 import weakref
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any, Final
 
-from ...exceptions import ReleaseflowError
 from .engine import READY as PREPARED_KEY
 from .errors import classify, is_driver_error, link_lost, must_discard, translate
 
 __all__ = ["Parking", "RawLease", "lease", "translated"]
 
 
-class _Translated:
-    """:func:`~.errors.translate` as a plain context manager (for hot paths).
-
-    Free on success (no generator per use); an exception goes through
-    ``translate`` itself, so it becomes exactly the error ``translate`` makes.
-    """
-
-    __slots__ = ()
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None or not isinstance(exc, Exception):
-            return
-        if isinstance(exc, ReleaseflowError):
-            return
-        with translate():
-            raise exc
-
-
-translated: Final = _Translated()
-"""``with translated:`` -- the same as ``with translate():``, cheaper."""
+translated: Final = translate()
+"""``with translated:`` -- ``with translate():`` without the call (one shared object)."""
 
 
 class RawLease:

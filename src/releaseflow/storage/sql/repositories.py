@@ -36,13 +36,13 @@ from ...models import (
     StoredOverride,
 )
 from ...queries import AuditCursor, AuditQuery, sql_statement
-from ...reports.row_facts import FACT_COLUMNS, request_fact_values
+from ...reports.row_facts import request_fact_values
 from ...vocabulary import Classification
 from .audit_reads import iter_raw_rows, raw_statement, request_states, run_entries
 from .caches import DirectorySnapshot
 from .errors import translate
 from .raw_reads import translated
-from .statements import IDENTITY_FIELDS
+from .statements import IDENTITY_FIELDS, REQUEST_COLUMNS
 
 if TYPE_CHECKING:
     from .store import SqlUnitOfWork
@@ -60,21 +60,7 @@ __all__ = [
 _CLASSIFICATIONS = frozenset(c.value for c in Classification)
 
 
-_COLUMNS = (
-    "kind",
-    "definition",
-    "definition_version",
-    "state",
-    "version",
-    "unit",
-    "created_by",
-    "created_at",
-    "updated_at",
-    "received_at",
-    "next_due_at",
-    "doc",
-    *FACT_COLUMNS,
-)
+_COLUMNS = REQUEST_COLUMNS
 """A request row's columns besides ``id``, in the order of :func:`_values`."""
 _SET_NAMES = tuple(f"v_{name}" for name in _COLUMNS)
 """The compare-and-set's parameter names of the same columns."""

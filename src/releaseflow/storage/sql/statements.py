@@ -27,6 +27,7 @@ from .types import UtcDateTime
 
 __all__ = [
     "IDENTITY_FIELDS",
+    "REQUEST_COLUMNS",
     "DriverSql",
     "DriverStatements",
     "Statements",
@@ -34,7 +35,7 @@ __all__ = [
     "build_statements",
 ]
 
-_REQUEST_FIELDS = (
+REQUEST_COLUMNS = (
     "kind",
     "definition",
     "definition_version",
@@ -49,6 +50,7 @@ _REQUEST_FIELDS = (
     "doc",
     *FACT_COLUMNS,
 )
+"""A request row's columns besides ``id``, in the compare-and-set's order."""
 
 #: Request columns a transition normally leaves as they are (stored straight from
 #: the model's fields). SQLite rewrites the entry of every index whose column is in
@@ -92,7 +94,7 @@ class Statements:
 def build_statements(t: Tables) -> Statements:
     """Build every hot-path statement for ``t``."""
     r, h, d, g, a = t.requests, t.heads, t.directory, t.grants, t.authorisations
-    values: dict[str, Any] = {n: sa.bindparam(f"v_{n}") for n in _REQUEST_FIELDS}
+    values: dict[str, Any] = {n: sa.bindparam(f"v_{n}") for n in REQUEST_COLUMNS}
     head_select = sa.select(h.c.seq, h.c.hash).where(
         h.c.ledger == sa.bindparam("ledger")
     )
