@@ -23,7 +23,12 @@ import pytest
 import sqlalchemy as sa
 
 import releaseflow as rf
-from releaseflow.exceptions import StorageBusyError, StorageError
+from releaseflow.exceptions import (
+    CommitOutcomeUnknownError,
+    StorageBusyError,
+    StorageError,
+    StorageUnavailableError,
+)
 from releaseflow.storage.sql import SqlStore
 from releaseflow.storage.sql.statements import DriverSql, _driver_sql
 from tests.conftest import Clock, new_inquiry, staff
@@ -212,3 +217,41 @@ def test_on_sqlite_a_begin_refused_as_busy_after_commit_is_still_owed(
         assert _version(store) == before
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("sql_backend", POSTGRES)
+@pytest.mark.parametrize("end", ["commit", "rollback"])
+def test_a_link_lost_after_the_sent_begin_and_a_wrap_ends_in_one_releaseflow_error(
+    open_store: StoreFactory, end: str
+) -> None:
+    """BEGIN sent with the lock, then a ``Connection`` made, then the link cut.
+
+    ``commit()`` must say the outcome is unknown (never a SQLAlchemy error from
+    switching autocommit back), and neither end may check a new connection out
+    of the pool to switch autocommit off on it (with the server down, that
+    checkout's own error would replace the end's).
+    """
+    store = open_store()
+    with store.unit_of_work(write=False) as uow:
+        uow.connection  # noqa: B018 - a prepared pooled connection for the raw path
+    checkouts: list[object] = []
+    uow = store.unit_of_work()
+    with uow:
+        assert uow.directory.lock() >= 0  # BEGIN travels with the lock
+        pid = uow.connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        admin = sa.create_engine(store.engine.url)
+        try:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+                conn.commit()
+        finally:
+            admin.dispose()
+        sa.event.listen(store.engine, "checkout", lambda *a: checkouts.append(a))
+        if end == "commit":
+            with pytest.raises(CommitOutcomeUnknownError):
+                uow.commit()
+        else:
+            with pytest.raises(StorageUnavailableError):
+                uow.rollback()
+        assert checkouts == []
+    assert _version(store) >= 0  # the pool recovers

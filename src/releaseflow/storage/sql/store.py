@@ -377,6 +377,11 @@ class SqlUnitOfWork:
         self._begin_sql = None
         if conn is None:
             conn = self._conn
+        if conn is not None and (conn.invalidated or conn.closed):
+            # its DB-API connection is gone (never back to the pool as it is);
+            # ``conn.connection`` would check a new one out, or raise
+            # PendingRollbackError over the error that invalidated it
+            return
         entry: Any = conn.connection if conn is not None else self._raw
         if entry is None or (conn is None and self._raw_lost):
             return
