@@ -255,3 +255,64 @@ def test_a_link_lost_after_the_sent_begin_and_a_wrap_ends_in_one_releaseflow_err
                 uow.rollback()
         assert checkouts == []
     assert _version(store) >= 0  # the pool recovers
+
+
+@pytest.mark.parametrize("end", ["commit", "rollback"])
+def test_after_the_connection_ends_a_transaction_a_driver_statement_begins_one(
+    open_store: StoreFactory, end: str
+) -> None:
+    """Commit or roll back on the ``Connection``, then write on the cursor.
+
+    The cursor's write must be inside a new transaction that leaving ``with``
+    rolls back: on SQLite the driver is in autocommit mode, so without a BEGIN
+    the write would stay.
+    """
+    store = open_store()
+    before = _version(store)
+    d = store.tables.directory
+    core_bump = sa.update(d).where(d.c.id == 1).values(version=d.c.version + 1)
+    bump = _bump(store)
+    with store.unit_of_work() as uow:
+        uow.directory.lock()
+        uow.run(core_bump)  # a Connection: it ends the transaction below
+        getattr(uow, end)()
+        assert uow.fast_rowcount(bump, {}) == 1
+        # leaves without commit: this write must not stay
+    assert _version(store) == before + (1 if end == "commit" else 0)
+    before = _version(store)
+    with store.unit_of_work() as uow:
+        uow.directory.lock()
+        uow.run(core_bump)
+        getattr(uow, end)()
+        uow.run(core_bump)  # the Connection begins the next transaction itself
+        assert uow.fast_rowcount(bump, {}) == 1  # and the cursor writes in it
+        # leaves without commit
+    assert _version(store) == before + (1 if end == "commit" else 0)
+
+
+def test_on_sqlite_a_connection_begin_refused_as_busy_is_still_owed(
+    tmp_path: Path,
+) -> None:
+    """After a commit on the ``Connection``, the cursor's BEGIN times out, then runs."""
+    path = tmp_path / "busy.db"
+    store = SqlStore.open(f"sqlite:///{path}", busy_timeout=0.2)
+    try:
+        before = _version(store)
+        bump = _bump(store)
+        with store.unit_of_work() as uow:
+            uow.connection  # noqa: B018 - the commit below is the Connection's
+            uow.commit()
+            blocker = sqlite3.connect(path, isolation_level=None)
+            blocker.execute("BEGIN IMMEDIATE")
+            try:
+                with pytest.raises(StorageBusyError):
+                    uow.fast_rowcount(bump, {})
+            finally:
+                blocker.execute("ROLLBACK")
+                blocker.close()
+            assert uow.fast_rowcount(bump, {}) == 1  # in a transaction again
+            assert uow.fast_rowcount(bump, {}) == 1
+            # leaves without commit
+        assert _version(store) == before
+    finally:
+        store.close()

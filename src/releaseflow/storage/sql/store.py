@@ -74,6 +74,10 @@ _PG_BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
 """What psycopg sends before the first statement on an engine this store made."""
 
 
+_CONNECTION_BEGIN = "BEGIN"
+"""Owed BEGIN that the unit of work's ``Connection`` sends (see ``_begin``)."""
+
+
 def _driver_params(stmt: DriverSql, params: Mapping[str, Any]) -> Any:
     try:
         return stmt.parameters(params)
@@ -352,6 +356,15 @@ class SqlUnitOfWork:
         travels in the same simple query as the BEGIN, one round trip where
         psycopg would make two. Else (and always on SQLite) the BEGIN goes alone.
         """
+        conn = self._conn
+        if conn is not None:
+            # the Connection ended its transaction (commit, rollback): it begins
+            # the next one (SQLite: its begin listener's BEGIN), so that it also
+            # knows to roll it back on exit (unless a Core statement began it)
+            if not conn.in_transaction():
+                conn.begin()
+            self._begin_sql = None
+            return False
         begin = self._begin_sql
         if literal is None or self.store.is_sqlite:
             cursor.execute(begin)
@@ -594,6 +607,7 @@ class SqlUnitOfWork:
                     raise
                 finally:
                     self._leave_autocommit(conn)
+                    self._owe_begin()
         except BaseException:
             self._forget()
             raise
@@ -648,6 +662,17 @@ class SqlUnitOfWork:
                 conn.rollback()
         finally:
             self._leave_autocommit(conn)
+            self._owe_begin()
+
+    def _owe_begin(self) -> None:
+        """Owe a BEGIN, through the ``Connection``, to the cursor's next statement.
+
+        Called after the ``Connection`` ended its transaction: the SQLite driver is
+        in autocommit mode (a statement would commit on its own), and on PostgreSQL
+        psycopg's own BEGIN would be unknown to SQLAlchemy.
+        """
+        if self._fast:
+            self._begin_sql = _CONNECTION_BEGIN
 
     def _forget(self) -> None:
         """Drop what this transaction read and wrote: none of it gets published."""
