@@ -22,7 +22,7 @@ from sqlalchemy import event
 import releaseflow as rf
 from releaseflow.demo import seed
 from releaseflow.exceptions import StorageError, StorageUnavailableError
-from releaseflow.storage.sql import SqlStore
+from releaseflow.storage.sql import SqlStore, raw_reads
 from tests.conftest import new_inquiry
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -153,6 +153,32 @@ def test_one_connection_is_parked_between_light_reads(
     # given back to the pool (closed first where a test store disposed of its
     # engine before closing)
     assert len(closing.checkins) == 1
+
+
+def test_a_read_during_close_never_takes_the_parked_connection(
+    sql_flow: rf.ReleaseFlow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """close() empties the parking under its lock before giving the lease back.
+
+    A read arriving while close() hands the connection back to the pool finds
+    nothing parked (it used to find the very lease being given back).
+    """
+    store = _file_store(sql_flow)
+    sql_flow.audit.history(_rid(sql_flow))
+    parking = store.parking
+    assert parking is not None
+    taken: list[object] = []
+    drain = raw_reads._drain
+
+    def racing_drain(*args: Any) -> None:
+        taken.append(parking.take())  # a read arriving mid-close
+        drain(*args)
+
+    monkeypatch.setattr(raw_reads, "_drain", racing_drain)
+    with _Events(store.engine) as closing:
+        store.close()
+    assert taken == [None]
+    assert len(closing.checkins) == 1  # the parked one, given back once
 
 
 def test_a_connection_left_in_a_transaction_is_not_parked(

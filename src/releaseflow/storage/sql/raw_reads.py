@@ -223,9 +223,11 @@ class Parking:
 
     def close(self) -> None:
         """Give the parked connection back to the pool; park nothing afterwards."""
-        with self._lock:
-            self._closed = True
-        _drain(self._slot, self._pid, self._engine)
+        with self._lock:  # emptied under the lock: a read taking it meanwhile
+            self._closed = True  # finds it held (and takes the pool's)
+            parked = self._slot[:]
+            self._slot.clear()
+        _drain(parked, self._pid, self._engine)
 
 
 _inherited: Final[list[RawLease]] = []
