@@ -23,6 +23,7 @@ from transitions import Machine
 
 import releaseflow as rf
 from releaseflow.defaults import default_definitions
+from releaseflow.definitions import WorkflowDefinition
 from releaseflow.storage.memory import InMemoryStore
 from releaseflow.workflow import CompiledWorkflow
 
@@ -86,14 +87,9 @@ class _Cursor:
         self.state = state
 
 
-def machine_loop(n_requests: int, rounds: int) -> int:
-    """The bare ``transitions`` step: trigger the event on a state-only model.
-
-    (Not ``CompiledWorkflow.resolve``, which asks the machine once per allowed
-    pair and then answers from memory.)
-    """
-    d = next(d for d in default_definitions() if d.name == "press_inquiry")
-    machine = Machine(
+def bare_machine(d: WorkflowDefinition) -> Machine:
+    """A bare ``transitions`` machine of ``d``'s graph (no model, no callbacks)."""
+    return Machine(
         model=None,
         states=[s.name for s in d.states],
         transitions=[
@@ -103,6 +99,16 @@ def machine_loop(n_requests: int, rounds: int) -> int:
         initial=d.initial,
         auto_transitions=False,
     )
+
+
+def machine_loop(n_requests: int, rounds: int) -> int:
+    """The bare ``transitions`` step: trigger the event on a state-only model.
+
+    (Not ``CompiledWorkflow.resolve``, which asks the machine once per allowed
+    pair and then answers from memory.)
+    """
+    d = next(d for d in default_definitions() if d.name == "press_inquiry")
+    machine = bare_machine(d)
     submit, back = machine.events["submit"], machine.events["return_for_revision"]
     count = 0
     for _ in range(rounds * n_requests):
@@ -122,16 +128,7 @@ def compile_costs(repeat: int) -> tuple[float, float]:
     start = time.perf_counter()
     for _ in range(repeat):
         for d in definitions:
-            Machine(
-                model=None,
-                states=[s.name for s in d.states],
-                transitions=[
-                    {"trigger": t.trigger, "source": list(t.source), "dest": t.dest}
-                    for t in d.transitions
-                ],
-                initial=d.initial,
-                auto_transitions=False,
-            )
+            bare_machine(d)
     bare = (time.perf_counter() - start) / (repeat * len(definitions))
     return ours, bare
 

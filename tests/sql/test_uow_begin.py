@@ -192,17 +192,25 @@ def test_a_failed_first_statement_leaves_nothing_behind(
     assert _version(store) == before + 1
 
 
+@pytest.mark.parametrize("committer", ["raw", "connection"])
 def test_on_sqlite_a_begin_refused_as_busy_after_commit_is_still_owed(
-    tmp_path: Path,
+    tmp_path: Path, committer: str
 ) -> None:
-    """The next statement's BEGIN IMMEDIATE times out; the one after begins."""
+    """After a commit, the next statement's BEGIN IMMEDIATE times out, then runs.
+
+    ``committer``: the commit is the raw connection's, or the ``Connection``'s made
+    over it.
+    """
     path = tmp_path / "busy.db"
     store = SqlStore.open(f"sqlite:///{path}", busy_timeout=0.2)
     try:
         before = _version(store)
         bump = _bump(store)
         with store.unit_of_work() as uow:
-            uow.directory.lock()
+            if committer == "raw":
+                uow.directory.lock()
+            else:
+                uow.connection  # noqa: B018 - the commit below is the Connection's
             uow.commit()
             blocker = sqlite3.connect(path, isolation_level=None)
             blocker.execute("BEGIN IMMEDIATE")
@@ -213,6 +221,7 @@ def test_on_sqlite_a_begin_refused_as_busy_after_commit_is_still_owed(
                 blocker.execute("ROLLBACK")
                 blocker.close()
             assert uow.fast_rowcount(bump, {}) == 1  # in a transaction again
+            assert uow.fast_rowcount(bump, {}) == 1
             # leaves without commit
         assert _version(store) == before
     finally:
@@ -288,31 +297,3 @@ def test_after_the_connection_ends_a_transaction_a_driver_statement_begins_one(
         assert uow.fast_rowcount(bump, {}) == 1  # and the cursor writes in it
         # leaves without commit
     assert _version(store) == before + (1 if end == "commit" else 0)
-
-
-def test_on_sqlite_a_connection_begin_refused_as_busy_is_still_owed(
-    tmp_path: Path,
-) -> None:
-    """After a commit on the ``Connection``, the cursor's BEGIN times out, then runs."""
-    path = tmp_path / "busy.db"
-    store = SqlStore.open(f"sqlite:///{path}", busy_timeout=0.2)
-    try:
-        before = _version(store)
-        bump = _bump(store)
-        with store.unit_of_work() as uow:
-            uow.connection  # noqa: B018 - the commit below is the Connection's
-            uow.commit()
-            blocker = sqlite3.connect(path, isolation_level=None)
-            blocker.execute("BEGIN IMMEDIATE")
-            try:
-                with pytest.raises(StorageBusyError):
-                    uow.fast_rowcount(bump, {})
-            finally:
-                blocker.execute("ROLLBACK")
-                blocker.close()
-            assert uow.fast_rowcount(bump, {}) == 1  # in a transaction again
-            assert uow.fast_rowcount(bump, {}) == 1
-            # leaves without commit
-        assert _version(store) == before
-    finally:
-        store.close()
