@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,15 @@ from .facts import Facts, Window, collect
 from .model import DeadlineStats, Figure, Outcomes, PolicyDrafts, Report, ReportMeta
 from .period import Period, PeriodSpec, parse_period
 from .plans import plan_figures
-from .sql_source import KEY, SECONDS, States, collect_rows, row_facts
+from .sql_source import (
+    DEADLINES,
+    KEY,
+    SECONDS,
+    States,
+    collect_rows,
+    row_dates,
+    row_facts,
+)
 
 if TYPE_CHECKING:
     from ..service import ReleaseFlow
@@ -330,7 +338,9 @@ class _Tally:
             key = row[KEY]
             lists = targets.get(key)
             if lists is None:
-                lists = targets[key] = self._lists(row_facts(row, states(row[6])))
+                lists = targets[key] = self._lists(
+                    row_facts(row, states(row[DEADLINES]))
+                )
             for ids in lists:
                 ids.append(rid)
             secs = row[SECONDS]
@@ -339,22 +349,8 @@ class _Tally:
                 seconds.append(secs)
             kind = row[1]
             if kind in _SPECIAL:
-                received, rel_at, form = row[12], row[13], row[4]
-                self._special(
-                    kind,
-                    rid,
-                    received.replace(tzinfo=UTC) if received is not None else None,
-                    row[14],
-                    secs,
-                    (
-                        (
-                            rel_at.replace(tzinfo=UTC) if rel_at is not None else None,
-                            form,
-                        )
-                        if form is not None
-                        else None
-                    ),
-                )
+                received, release = row_dates(row)
+                self._special(kind, rid, received, row[14], secs, release)
 
 
 def _outcomes(split: dict[str, list[str]] | None) -> Outcomes:

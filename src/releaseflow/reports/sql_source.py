@@ -29,12 +29,14 @@ from .facts import EVENTS, Event, Facts, History, Window, event
 from .row_facts import TITLED, deadline_states, micros
 
 __all__ = [
+    "DEADLINES",
     "KEY",
     "SECONDS",
     "States",
     "collect_rows",
     "collect_sql",
     "facts_statement",
+    "row_dates",
     "row_facts",
 ]
 
@@ -120,13 +122,28 @@ SECONDS: Final = 10
 SETTLED: Final = 11
 
 
-def row_facts(row: Any, states: dict[str, str]) -> Facts:
-    """The facts of a settled :func:`facts_statement` row (deadlines decoded)."""
+#: The deadline encoding (decoded by :class:`States`).
+DEADLINES: Final = 6
+
+
+def row_dates(
+    row: Any,
+) -> tuple[datetime | None, tuple[datetime | None, str] | None]:
+    """A :func:`facts_statement` row's receipt time and (release time, form), UTC.
+
+    (Read only where a figure lists them: incident statements, periodic releases.)
+    """
     received, rel_at, form = row[12], row[13], row[4]
     if received is not None:
         received = received.replace(tzinfo=UTC)
-    if rel_at is not None:
-        rel_at = rel_at.replace(tzinfo=UTC)
+    if form is None:
+        return received, None
+    return received, (rel_at.replace(tzinfo=UTC) if rel_at is not None else None, form)
+
+
+def row_facts(row: Any, states: dict[str, str]) -> Facts:
+    """The facts of a settled :func:`facts_statement` row (deadlines decoded)."""
+    received, release = row_dates(row)
     state = row[3]
     return Facts(
         row[0],
@@ -135,7 +152,7 @@ def row_facts(row: Any, states: dict[str, str]) -> Facts:
         row[2],
         received,
         state,
-        (rel_at, form) if form is not None else None,
+        release,
         row[5],
         state == "withdrawn",
         states,
@@ -184,7 +201,7 @@ def collect_sql(uow: Any, window: Window) -> list[Facts]:
     """The facts of every request in ``window`` from the fact columns."""
     states = States(window.cutoff)
     return [
-        row[1] if len(row) == 2 else row_facts(row, states(row[6]))
+        row[1] if len(row) == 2 else row_facts(row, states(row[DEADLINES]))
         for row in collect_rows(uow, window)
     ]
 
