@@ -43,10 +43,11 @@ MAX_DEPTH: Final = 16
 
 
 _SCALARS: Final = frozenset({bool, int})
+"""Exact types that are their own plain form (subclasses, e.g. enums, are not)."""
 _ENCODER: Final = json.JSONEncoder(
     ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
 )
-"""Exact types that are their own plain form (subclasses, e.g. enums, are not)."""
+"""The canonical JSON encoder (made once: ``json.dumps`` builds one per call)."""
 
 
 def format_timestamp(value: datetime) -> str:
