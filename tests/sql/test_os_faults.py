@@ -50,6 +50,21 @@ def _staffed(store: SqlStore) -> rf.ReleaseFlow:
     return staff(rf.ReleaseFlow(store, clock=Clock()))
 
 
+def _triaged_file(folder: Path) -> tuple[str, rf.Request, int]:
+    """A SQLite file in ``folder`` with one triaged inquiry, its store closed.
+
+    Returns its URL, the request and the length of the request's audit trail.
+    """
+    url = f"sqlite:///{folder / 'agency.db'}"
+    store = SqlStore.open(url)
+    try:
+        flow = _staffed(store)
+        req = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
+        return url, req, len(flow.audit.history(req.id))
+    finally:
+        store.close()
+
+
 def _describe(exc: BaseException) -> dict[str, Any]:
     """What the caller saw: the error type and the driver error under it."""
     cause = exc.__cause__
@@ -202,14 +217,7 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
 def test_a_file_size_limit_fails_the_write_with_one_typed_error(
     tmp_path: Path,
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'agency.db'}"
-    store = SqlStore.open(url)
-    try:
-        flow = _staffed(store)
-        req = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
-        trail = len(flow.audit.history(req.id))
-    finally:
-        store.close()
+    url, req, trail = _triaged_file(tmp_path)
 
     done = _run(
         [sys.executable, "-m", "tests.sql.test_os_faults", "fsize", url, str(req.id)]
@@ -303,14 +311,7 @@ def test_an_fsync_error_at_commit_is_outcome_unknown_and_the_retry_applies_once(
     strace = shutil.which("strace")
     if strace is None:
         pytest.skip("strace(1) is not installed")
-    url = f"sqlite:///{tmp_path / 'agency.db'}"
-    store = SqlStore.open(url)
-    try:
-        flow = _staffed(store)
-        req = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
-        trail = len(flow.audit.history(req.id))
-    finally:
-        store.close()
+    url, req, trail = _triaged_file(tmp_path)
     wal = f"{tmp_path / 'agency.db'}-wal"
     done = _run(
         [
