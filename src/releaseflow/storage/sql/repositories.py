@@ -276,12 +276,13 @@ _HEX64 = frozenset("0123456789abcdef")
 _UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def _request_state(doc: str) -> tuple[UUID, str, int, str, str]:
+def _request_state(doc: str | bytes) -> tuple[UUID, str, int, str, str]:
     """A stored request's verify fields, read as ``Request.model_validate_json``.
 
-    The document is parsed by pydantic's own JSON parser (the one
-    ``model_validate_json`` uses, and faster than ``json.loads`` on documents of
-    this size); a document that does not read plainly is validated as a model.
+    ``doc`` is the stored JSON text, or its UTF-8 bytes. The document is parsed
+    by pydantic's own JSON parser (the one ``model_validate_json`` uses, and
+    faster than ``json.loads`` on documents of this size); a document that does
+    not read plainly is validated as a model.
     """
     try:
         data = from_json(doc)
@@ -573,11 +574,8 @@ class SqlAudit:
         store = self._uow.store
         raw = iter_raw_rows(self._uow.connection, t, store.schema, ledgers)
         if raw is not None:  # the driver's own cursor: no Row object per row
-            yield from raw
-            return
-        yield from self._uow.stream(
-            raw_statement(t, store.is_sqlite, ledgers), batch=5000
-        )
+            return raw
+        return self._uow.stream(raw_statement(t, store.is_sqlite, ledgers), batch=5000)
 
     def request_states(
         self, ledgers: tuple[int, int]
@@ -593,6 +591,7 @@ class SqlAudit:
                 ledgers,
                 self.ledger_count,
                 _request_state,
+                self._uow.store.schema,
             )
 
     def raw_entry(self, row: Sequence[Any]) -> AuditEntry:
