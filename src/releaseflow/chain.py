@@ -393,6 +393,15 @@ class Replay:
             classification = str(payload.get("classification"))
         self._raw[request_id] = (state, version, digest, classification, problem)
 
+    def raw_states(self) -> Mapping[str, _RawState] | None:
+        """The replayed states by request id text, when every entry came raw.
+
+        Each is ``(state, version, content_hash, classification, problem)``, what
+        :meth:`replayed` gives as a :class:`ReplayedRequest`. None once an entry
+        was fed as a model (:meth:`feed`): then only :meth:`replayed` is whole.
+        """
+        return None if self.requests else self._raw
+
     def replayed(self, request_id: UUID) -> ReplayedRequest | None:
         """The replayed state of one request (None when it has no entries)."""
         found = self.requests.get(request_id)

@@ -707,7 +707,7 @@ def request_states(
     ledger_count: int,
     read: Any,
     schema: str | None = None,
-) -> Iterator[tuple[UUID, str, int, str, str]]:
+) -> Iterator[tuple[Any, str, int, str, str]]:
     """``read(doc)`` of every request whose ledger is in ``lo..hi``, in id order.
 
     Ids are read first (small), and only the documents of the wanted requests are
@@ -763,7 +763,7 @@ def _sqlite_request_states(
     ledger_count: int,
     read: Any,
     schema: str | None,
-) -> Iterator[tuple[UUID, str, int, str, str]]:
+) -> Iterator[tuple[Any, str, int, str, str]]:
     """:func:`request_states` on SQLite's own cursor (same rows, same order)."""
     lo, hi = ledgers
     dialect = connection.dialect
@@ -777,15 +777,13 @@ def _sqlite_request_states(
     try:
         with translate():
             cursor.execute(ids_sql)
-            found = cursor.fetchall()
-        wanted = [
-            rid
-            for (rid,) in found
-            if lo
-            <= ledger_of(rid if type(rid) is str else str(rid), ledger_count)
-            <= hi
-        ]
-        del found
+            wanted = [  # streamed: only the wanted ids are kept
+                rid
+                for (rid,) in cursor
+                if lo
+                <= ledger_of(rid if type(rid) is str else str(rid), ledger_count)
+                <= hi
+            ]
         for start in range(0, len(wanted), _DOC_BATCH):
             chunk = wanted[start : start + _DOC_BATCH]
             with translate():
