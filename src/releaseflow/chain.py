@@ -979,6 +979,8 @@ def scan_rows(
         if (
             template is not _NO_TEMPLATE
             and ledger == ok_ledger
+            and type(ledger) is int
+            and type(canon_version) is int  # 1.0 or True would find 1's template
             and type(seq) is int
             and seq == ok_seq + 1
             and prev_hash == ok_hash  # a hex digest: nothing to escape
