@@ -505,3 +505,77 @@ def test_forged_rows_hashed_naively_give_the_model_report(
             flow.audit.verify()
         return
     _same(flow.audit.verify(), model)
+
+
+@pytest.mark.parametrize("rehash", [True, False])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"canon_version": True},
+        {"canon_version": 1.0},
+        {"ledger": 1.0},
+        {"seq": "same"},
+        {"request_version": True},
+    ],
+)
+def test_fast_path_equals_the_general_check_on_odd_driver_values(
+    tmp_path: Any, change: dict[str, Any], rehash: bool
+) -> None:
+    """Values no driver gives today (floats, booleans) but a key lookup confuses.
+
+    The row -- with its stored hash, or hashed naively so that the hash fits its
+    written values -- is checked by scan_rows and by the general per-row check
+    alone: the same scan results, or the same exception.
+    """
+    import releaseflow.chain as chain_module
+
+    store = make_store("sqlite", tmp_path, ledger_count=2)
+    assert isinstance(store, SqlStore)
+    try:
+        _fill(store, 30, seed=8)
+        with store.unit_of_work(write=False) as uow:
+            rows = [list(r) for r in uow.audit.iter_raw()]
+            at = next(  # a row the fast path takes, followed by one of its ledger
+                i
+                for i, r in enumerate(rows[:-1])
+                if r[7] == 1
+                and r[14] >= 2
+                and rows[i + 1][7] == 1
+                and chain_module._fast_template(tuple(r))
+                is not chain_module._NO_TEMPLATE
+            )
+            for name, value in change.items():
+                where = RAW_FIELDS.index(name)
+                rows[at][where] = float(rows[at][where]) if value == "same" else value
+            if rehash:
+                rows[at][18] = hashlib.sha256(_naive_text(rows[at])).hexdigest()
+                rows[at + 1][9] = rows[at][18]
+            frozen = [tuple(r) for r in rows]
+            general = chain_module.RowScan()
+            replay = Replay()
+            try:
+                for row in frozen:
+                    chain_module._scan_one(
+                        row,
+                        general.states,
+                        general.report,
+                        uow.audit.raw_entry,
+                        replay,
+                        {},
+                    )
+            except Exception as exc:
+                with pytest.raises(type(exc)):
+                    chain_module.scan_rows(
+                        iter(frozen), read_entry=uow.audit.raw_entry, replay=Replay()
+                    )
+                return
+            fast = chain_module.scan_rows(
+                iter(frozen), read_entry=uow.audit.raw_entry, replay=Replay()
+            )
+        assert fast.report.problems == general.report.problems
+        assert fast.report.entries_checked == general.report.entries_checked
+        assert {k: (s.seq, s.hash) for k, s in fast.states.items()} == {
+            k: (s.seq, s.hash) for k, s in general.states.items()
+        }
+    finally:
+        store.close()
