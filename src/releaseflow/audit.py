@@ -8,6 +8,7 @@ of those grants, and are themselves recorded (event ``read``).
 
 from __future__ import annotations
 
+import gc
 import heapq
 import multiprocessing
 import os
@@ -224,14 +225,25 @@ class AuditService:
                 anchored=anchored,
             )
             found: list[tuple[str, BadEntry]] = []
+            held = replay.raw_states()
             for rid, state, version, digest, classification in audit.request_states(
                 ledgers
             ):
+                raw = held.get(rid) if held is not None else None
+                if (
+                    raw is not None
+                    and not raw[4]  # trail_problem's checks, in its order
+                    and raw[0] == state
+                    and raw[1] == version
+                    and raw[2] == digest
+                    and raw[3] == classification
+                ):
+                    continue  # agrees: trail_problem would find nothing
                 one = VerifyReport()
                 self._compare_state(
-                    rid, state, version, digest, classification, replay, one
+                    UUID(rid), state, version, digest, classification, replay, one
                 )
-                found += [(str(rid), p) for p in one.problems]
+                found += [(rid, p) for p in one.problems]
         return _Part(scan=scan, heads=heads, request_problems=found)
 
     def _compare(self, request: Request, replay: Replay, report: VerifyReport) -> None:
@@ -572,9 +584,13 @@ _forked: AuditService | None = None
 def _run_part(ledgers: tuple[int, int], anchored: dict[int, int]) -> _Part:
     service = _forked
     assert service is not None  # set by _verify_parallel before forking
+    # The scan makes no reference cycles, but its fetched rows would set off
+    # collector passes over everything the child inherited: about 8 % of its time.
+    gc.disable()
     try:
         return service._verify_part(ledgers, anchored)
     finally:
+        gc.enable()
         dispose = getattr(getattr(service._flow.store, "engine", None), "dispose", None)
         if dispose is not None:
             dispose()  # this child's own connections

@@ -393,6 +393,15 @@ class Replay:
             classification = str(payload.get("classification"))
         self._raw[request_id] = (state, version, digest, classification, problem)
 
+    def raw_states(self) -> Mapping[str, _RawState] | None:
+        """The replayed states by request id text, when every entry came raw.
+
+        Each is ``(state, version, content_hash, classification, problem)``, what
+        :meth:`replayed` gives as a :class:`ReplayedRequest`. None once an entry
+        was fed as a model (:meth:`feed`): then only :meth:`replayed` is whole.
+        """
+        return None if self.requests else self._raw
+
     def replayed(self, request_id: UUID) -> ReplayedRequest | None:
         """The replayed state of one request (None when it has no entries)."""
         found = self.requests.get(request_id)
@@ -744,6 +753,107 @@ def row_canonical(row: Sequence[Any]) -> tuple[bytes, dict[str, Any]]:
     return text.encode("utf-8"), payload
 
 
+# -- the fast path of scan_rows: templates that fix canon_version and hash_alg ---
+
+_FastTemplate = tuple[str, str, str, str, str, str, str, str, str, bool, str | None]
+_NO_TEMPLATE: Final[_FastTemplate] = ("",) * 9 + (False, None)
+"""A shape the fast path does not take (its rows go through :func:`_scan_one`)."""
+_fast_templates: dict[_Shape, _FastTemplate] = {}
+_UNSET: Final = object()
+_HEX_DIGEST: Final = re.compile(r"[0-9a-f]{64}")
+
+
+def _is_hex_digest(value: Any) -> bool:
+    """Whether ``value`` is a SHA-256 hex digest as ``hexdigest()`` writes it."""
+    return type(value) is str and _HEX_DIGEST.fullmatch(value) is not None
+
+
+def _fast_template(row: Sequence[Any]) -> _FastTemplate:
+    """The fast path's template of ``row``'s shape, made and cached on first sight.
+
+    The shape is ``row_canonical``'s plus ``canon_version``; only a shape whose
+    ``canon_version`` and ``hash_alg`` are exactly the current ones, and which
+    :func:`_template` accepts, gets one. The template is the canonical text in
+    nine pieces around the day and the time of ``at``, ``content_hash`` (as
+    JSON), ``ledger``, ``prev_hash`` (a hex digest, written as is),
+    ``request_id`` (as JSON), ``request_version`` and ``seq``; then whether the
+    entry feeds the replay, and the classification it sets (None: unchanged).
+    """
+    shape = (
+        row[0],  # actor
+        row[2],  # canon_version
+        row[4],  # event
+        row[5],  # from_state
+        row[6],  # hash_alg
+        row[8],  # payload
+        row[11],  # request_kind
+        row[13],  # roles
+        row[15],  # to_state
+        row[16],  # trigger
+        row[17],  # unit
+    )
+    actor, canon_version, event, from_state, hash_alg, payload_text = shape[:6]
+    request_kind, roles_text, to_state, trigger, unit = shape[6:]
+    if (
+        type(payload_text) is not str
+        or type(roles_text) is not str
+        or len(payload_text) + len(roles_text) > _SHAPE_TEXT
+    ):
+        return _NO_TEMPLATE  # not cached: the shape may be large
+    found = _NO_TEMPLATE
+    if (
+        type(canon_version) is int
+        and canon_version == CANON_VERSION
+        and type(hash_alg) is str
+        and hash_alg == HASH_ALG
+    ):
+        try:
+            _, payload = _template(
+                (
+                    actor,
+                    event,
+                    from_state,
+                    hash_alg,
+                    payload_text,
+                    request_kind,
+                    roles_text,
+                    to_state,
+                    trigger,
+                    unit,
+                )
+            )
+        except (_NotFastError, ValidationError):
+            pass
+        else:
+            canon_payload, _ = _payload(payload_text)
+            canon_roles, _ = _roles_json(roles_text)
+
+            def text(value: str | None) -> str:
+                return "null" if value is None else _enc(value)
+
+            pieces = (
+                f'{{"actor":{_enc(actor)},"at":"',
+                "T",
+                f'Z","canon_version":{CANON_VERSION},"content_hash":',
+                f',"event":"{event}","from_state":{text(from_state)},'
+                f'"hash_alg":{_enc(hash_alg)},"ledger":',
+                f',"payload":{canon_payload},"prev_hash":"',
+                '","request_id":',
+                f',"request_kind":{text(request_kind)},"request_version":',
+                f',"roles":{canon_roles},"seq":',
+                f',"to_state":{text(to_state)},"trigger":{text(trigger)},'
+                f'"unit":{text(unit)}}}',
+            )
+            to_class = (
+                str(payload.get("classification")) if event == _CLASSIFIED else None
+            )
+            found = (*pieces, event != _READ, to_class)
+    if len(_fast_templates) >= _TEMPLATE_MAX:
+        _fast_templates.clear()
+    _fast_templates[shape] = found
+    return found
+
+
 def verify_rows(
     rows: Iterable[Sequence[Any]],
     stored_heads: Iterable[ChainHead],
@@ -787,87 +897,237 @@ def scan_rows(
     """Check each row's chain link and hash (the per-entry part of verify_rows).
 
     ``anchored`` maps a ledger to the seq whose hash an anchor pins.
+
+    Most rows take a fast path (see :func:`_fast_template`): a row whose shape has
+    a template, whose link to the previous entry of its ledger holds, whose
+    per-row values are plainly typed and whose recomputed hash matches is checked
+    and replayed inline. Every other row -- the first of a ledger whose state is
+    not known clean, anything unusual, anything that fails -- goes through
+    :func:`_scan_one`, the general per-row check, so the report is the same.
     """
     scan = RowScan()
     report = scan.report
     states = scan.states
     anchored = anchored or {}
-    fresh = _LedgerState
-    add = report.add
-    canonical_of = row_canonical
+    raw = replay._raw if replay is not None else None
+    templates = _fast_templates
+    template_of = templates.get
+    at_form = _SQLITE_AT.fullmatch
+    uuid_form = _UUID_RE.fullmatch
+    good_dates = _good_dates
     sha256 = hashlib.sha256
+    enc = _enc
+    fresh = _LedgerState
+    fast = 0
+    # the ledger whose state the fast path may extend: its last seq and hash (a
+    # verified hex digest, or the genesis hash); _UNSET until (re)synchronised
+    ok_ledger: object = _UNSET
+    ok_state = fresh()
+    ok_seq = 0
+    ok_hash = GENESIS_HASH
+    mark: int | None = None
     for row in rows:
-        try:
-            data, payload = canonical_of(row)
-        except (_NotFastError, ValidationError):
-            entry = read_entry(row)
-            state = states.get(entry.ledger)
-            if state is None:
-                state = states[entry.ledger] = fresh()
-            report.entries_checked += 1
-            _check_entry(entry, state, report)
-            if replay is not None:
-                replay.feed_raw(
-                    None if entry.request_id is None else str(entry.request_id),
-                    entry.event.value,
-                    entry.request_version,
-                    entry.to_state,
-                    entry.content_hash,
-                    entry.payload,
-                )
-            if anchored.get(entry.ledger) == entry.seq:
-                state.hashes_at[entry.seq] = entry.hash
-            state.seq, state.hash = entry.seq, entry.hash
-            continue
-        ledger, seq, digest = row[7], row[14], row[18]
-        state = states.get(ledger)
-        if state is None:
-            state = states[ledger] = fresh()
-        report.entries_checked += 1
-        where = state.seq + 1
-        if seq != where:
-            add(
-                BadEntry(
-                    ledger,
-                    where,
-                    _uuid(row[10]),
-                    f"sequence jumps from {state.seq} to {seq}",
-                )
+        (
+            actor,
+            at,
+            canon_version,
+            content_hash,
+            event,
+            from_state,
+            hash_alg,
+            ledger,
+            payload_text,
+            prev_hash,
+            request_id,
+            request_kind,
+            request_version,
+            roles_text,
+            seq,
+            to_state,
+            trigger,
+            unit,
+            digest,
+        ) = row
+        if ledger != ok_ledger:
+            ok_ledger = _UNSET
+            if type(ledger) is int:
+                state = states.get(ledger)
+                if state is None:
+                    state = states[ledger] = fresh()
+                if type(state.seq) is int and _is_hex_digest(state.hash):
+                    ok_ledger, ok_state = ledger, state
+                    ok_seq, ok_hash = state.seq, state.hash
+                    mark = anchored.get(ledger)
+        template = template_of(
+            (
+                actor,
+                canon_version,
+                event,
+                from_state,
+                hash_alg,
+                payload_text,
+                request_kind,
+                roles_text,
+                to_state,
+                trigger,
+                unit,
             )
-        if row[9] != state.hash:
-            add(
-                BadEntry(
-                    ledger,
-                    where,
-                    _uuid(row[10]),
-                    "prev_hash does not match the previous entry's hash",
-                )
+        )
+        if template is None:
+            template = _fast_template(row)
+        old: _RawState | None = None
+        if (
+            template is not _NO_TEMPLATE
+            and ledger == ok_ledger
+            and type(ledger) is int
+            and type(canon_version) is int  # 1.0 or True would find 1's template
+            and type(seq) is int
+            and seq == ok_seq + 1
+            and prev_hash == ok_hash  # a hex digest: nothing to escape
+            and (request_version is None or type(request_version) is int)
+            and (
+                content_hash is None
+                or (type(content_hash) is str and content_hash.isascii())
             )
-        if row[2] != CANON_VERSION or row[6] != HASH_ALG:
-            add(
-                BadEntry(
-                    ledger,
-                    where,
-                    _uuid(row[10]),
-                    f"unknown canon_version/hash_alg {row[2]}/{row[6]}",
+        ):
+            if type(at) is str:
+                day = at[:10]
+                clock = at[11:]
+                timed = at_form(at) is not None and day in good_dates
+            elif type(at) is datetime and at.tzinfo is None:
+                stamp = at.isoformat(timespec="microseconds")
+                day = stamp[:10]
+                clock = stamp[11:]
+                timed = True
+            else:
+                timed = False
+            if request_id is not None and timed:
+                if raw is not None:
+                    old = raw.get(request_id)
+                # a key of the replay is a request id read as canonical already
+                timed = old is not None or (
+                    type(request_id) is str and uuid_form(request_id) is not None
                 )
-            )
-        elif sha256(data).hexdigest() != digest:
-            add(
-                BadEntry(
-                    ledger,
-                    where,
-                    _uuid(row[10]),
-                    "hash does not match the entry's content",
+            if timed:
+                (p0, p1, p2, p3, p4, p5, p6, p7, p8, feeds, to_class) = template
+                text = (
+                    f"{p0}{day}{p1}{clock}{p2}"
+                    f"{'null' if content_hash is None else enc(content_hash)}"
+                    f"{p3}{ledger}{p4}{prev_hash}{p5}"
+                    f"""{"null" if request_id is None else f'"{request_id}"'}"""
+                    f"{p6}{'null' if request_version is None else request_version}"
+                    f"{p7}{seq}{p8}"
                 )
-            )
-        if replay is not None:
-            replay.feed_raw(row[10], row[4], row[12], row[15], row[3], payload)
-        if anchored.get(ledger) == seq:
-            state.hashes_at[seq] = digest
-        state.seq, state.hash = seq, digest
+                if sha256(text.encode("utf-8")).hexdigest() == digest:
+                    fast += 1
+                    if raw is not None and feeds and request_id is not None:
+                        # Replay.feed_raw, inline
+                        (state_name, version, held, classification, problem) = (
+                            _FRESH if old is None else old
+                        )
+                        if request_version != version + 1 and problem is None:
+                            problem = (
+                                f"audit versions jump from {version} to"
+                                f" {request_version}"
+                            )
+                        raw[request_id] = (
+                            state_name if to_state is None else to_state,
+                            request_version or version,
+                            held if content_hash is None else content_hash,
+                            classification if to_class is None else to_class,
+                            problem,
+                        )
+                    if seq == mark:
+                        ok_state.hashes_at[seq] = digest
+                    ok_state.seq = ok_seq = seq
+                    ok_state.hash = ok_hash = digest
+                    continue
+        ok_ledger = _UNSET  # resynchronised from the states on the next row
+        _scan_one(row, states, report, read_entry, replay, anchored)
+    report.entries_checked += fast
     report.ledgers_checked = len(states)
     return scan
+
+
+def _scan_one(
+    row: Sequence[Any],
+    states: dict[int, _LedgerState],
+    report: VerifyReport,
+    read_entry: Callable[[Sequence[Any]], AuditEntry],
+    replay: Replay | None,
+    anchored: Mapping[int, int],
+) -> None:
+    """Check and replay one row in general (any row; the fast path's fallback)."""
+    add = report.add
+    try:
+        data, payload = row_canonical(row)
+    except (_NotFastError, ValidationError):
+        entry = read_entry(row)
+        state = states.get(entry.ledger)
+        if state is None:
+            state = states[entry.ledger] = _LedgerState()
+        report.entries_checked += 1
+        _check_entry(entry, state, report)
+        if replay is not None:
+            replay.feed_raw(
+                None if entry.request_id is None else str(entry.request_id),
+                entry.event.value,
+                entry.request_version,
+                entry.to_state,
+                entry.content_hash,
+                entry.payload,
+            )
+        if anchored.get(entry.ledger) == entry.seq:
+            state.hashes_at[entry.seq] = entry.hash
+        state.seq, state.hash = entry.seq, entry.hash
+        return
+    ledger, seq, digest = row[7], row[14], row[18]
+    state = states.get(ledger)
+    if state is None:
+        state = states[ledger] = _LedgerState()
+    report.entries_checked += 1
+    where = state.seq + 1
+    if seq != where:
+        add(
+            BadEntry(
+                ledger,
+                where,
+                _uuid(row[10]),
+                f"sequence jumps from {state.seq} to {seq}",
+            )
+        )
+    if row[9] != state.hash:
+        add(
+            BadEntry(
+                ledger,
+                where,
+                _uuid(row[10]),
+                "prev_hash does not match the previous entry's hash",
+            )
+        )
+    if row[2] != CANON_VERSION or row[6] != HASH_ALG:
+        add(
+            BadEntry(
+                ledger,
+                where,
+                _uuid(row[10]),
+                f"unknown canon_version/hash_alg {row[2]}/{row[6]}",
+            )
+        )
+    elif hashlib.sha256(data).hexdigest() != digest:
+        add(
+            BadEntry(
+                ledger,
+                where,
+                _uuid(row[10]),
+                "hash does not match the entry's content",
+            )
+        )
+    if replay is not None:
+        replay.feed_raw(row[10], row[4], row[12], row[15], row[3], payload)
+    if anchored.get(ledger) == seq:
+        state.hashes_at[seq] = digest
+    state.seq, state.hash = seq, digest
 
 
 def finish_report(

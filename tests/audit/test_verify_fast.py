@@ -10,6 +10,7 @@ only a direct database write could produce.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from collections.abc import Iterator
@@ -383,3 +384,198 @@ def test_request_states_read_documents_as_the_model_does(
         request.content_hash,
         request.classification.value,
     )
+
+
+def _scan(store: SqlStore, replay: Replay) -> tuple[Any, int]:
+    """scan_rows over the store's raw rows; and how many rows left the fast path."""
+    import releaseflow.chain as chain_module
+
+    slow = 0
+    general = chain_module._scan_one
+
+    def counted(*args: Any) -> None:
+        nonlocal slow
+        slow += 1
+        general(*args)
+
+    chain_module._scan_one = counted  # type: ignore[assignment]
+    try:
+        with store.unit_of_work(write=False) as uow:
+            scan = chain_module.scan_rows(
+                uow.audit.iter_raw(), read_entry=uow.audit.raw_entry, replay=replay
+            )
+    finally:
+        chain_module._scan_one = general  # type: ignore[assignment]
+    return scan, slow
+
+
+def test_every_clean_row_takes_the_fast_path(sql_store: SqlStore) -> None:
+    """The fast template writes every field exactly as canonical JSON does.
+
+    A row whose fast text differed from the canonical bytes in any field would
+    fail its hash there and go to the general check (``_scan_one``); on a clean
+    log none does (once the days are known), and the replay equals the model's.
+    """
+    _fill(sql_store, 400, seed=21)
+    _scan(sql_store, Replay())  # learns the days (the first row of each is slow)
+    replay = Replay()
+    scan, slow = _scan(sql_store, replay)
+    assert slow == 0
+    assert scan.report.ok
+    assert scan.report.entries_checked == 400
+    model = Replay()
+    with sql_store.unit_of_work(write=False) as uow:
+        for entry in uow.audit.entries():
+            model.feed(entry)
+    assert model.requests  # random versions: jumps, classifications, states
+    assert {UUID(k) for k in replay._raw} == set(model.requests)
+    for rid, expected in model.requests.items():
+        assert replay.replayed(rid) == expected
+
+
+def _naive_text(row: Any) -> bytes:
+    """A too-trusting canonical text of a raw row: values written as they are."""
+    m = dict(zip(RAW_FIELDS, row, strict=True))
+    m["at"] = str(m["at"]).replace(" ", "T") + "Z"
+    m["payload"] = json.loads(m["payload"])
+    m["roles"] = json.loads(m["roles"])
+    del m["hash"]
+    return json.dumps(
+        m, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str
+    ).encode()
+
+
+FORGED: dict[str, Any] = {
+    "request_id_upper": {"request_id": "ABCDEF12-3456-4789-8ABC-DEF123456789"},
+    "request_id_short": {"request_id": "abc"},
+    "at_no_fraction": {"at": "2026-01-01 10:00:00"},
+    "at_t": {"at": "2026-01-01T10:00:00.000001"},
+    "actor_non_nfc": {"actor": "e\u0301"},
+    "content_hash_quote": {"content_hash": 'a"b'},
+    "content_hash_non_nfc": {"content_hash": "e\u0301"},
+    "payload_unsorted": {"payload": '{"b":1,"a":2}'},
+    "canon_version": {"canon_version": 2},
+    "hash_alg": {"hash_alg": "md5"},
+    "prev_hash": {"prev_hash": "d" * 64},
+    "prev_hash_quote": {"prev_hash": 'd"' * 32},
+    "seq": {"seq": 1000},
+    "request_version_text": {"request_version": "5x"},
+}
+SQLITE_ONLY = frozenset({"at_no_fraction", "at_t", "request_version_text"})
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.parametrize("name", sorted(FORGED))
+def test_forged_rows_hashed_naively_give_the_model_report(
+    sql_store: SqlStore, name: str
+) -> None:
+    """A row whose stored hash is the hash of a naive text of its odd values.
+
+    A fast path that wrote such a value as it is (instead of refusing the row)
+    would find the hash right and pass a row the model path fails, or the reverse.
+    """
+    _fill(sql_store, 40, seed=5)
+    with sql_store.unit_of_work(write=False) as uow:
+        count = sum(1 for _ in uow.audit.entries(ledger=1))
+    seq = max(count // 2, 1)
+    values = FORGED[name]
+    if name in SQLITE_ONLY:  # values only SQLite's flexible typing stores
+        if not sql_store.is_sqlite:
+            pytest.skip("a stored value only SQLite keeps")
+        ((column, value),) = values.items()
+        _raw_sqlite(
+            sql_store,
+            f"UPDATE rf_audit_entries SET {column} = :v WHERE ledger = 1 AND seq = :seq",
+            {"v": value, "seq": seq},
+        )
+    else:
+        _tamper(sql_store, 1, seq, values)
+    with sql_store.unit_of_work(write=False) as uow:
+        at_seq = values.get("seq", seq)
+        row = next(r for r in uow.audit.iter_raw() if r[7] == 1 and r[14] == at_seq)
+    digest = hashlib.sha256(_naive_text(row)).hexdigest()
+    _tamper(sql_store, 1, at_seq, {"hash": digest})
+    if seq < count:  # keep the next link, so only this row is in question
+        _tamper(sql_store, 1, seq + 1, {"prev_hash": digest})
+    flow = rf.ReleaseFlow(sql_store)
+    try:
+        model = _model_report(flow)
+    except Exception as exc:
+        with pytest.raises(type(exc)):
+            flow.audit.verify()
+        return
+    _same(flow.audit.verify(), model)
+
+
+@pytest.mark.parametrize("rehash", [True, False])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"canon_version": True},
+        {"canon_version": 1.0},
+        {"ledger": 1.0},
+        {"seq": "same"},
+        {"request_version": True},
+    ],
+)
+def test_fast_path_equals_the_general_check_on_odd_driver_values(
+    tmp_path: Any, change: dict[str, Any], rehash: bool
+) -> None:
+    """Values no driver gives today (floats, booleans) but a key lookup confuses.
+
+    The row -- with its stored hash, or hashed naively so that the hash fits its
+    written values -- is checked by scan_rows and by the general per-row check
+    alone: the same scan results, or the same exception.
+    """
+    import releaseflow.chain as chain_module
+
+    store = make_store("sqlite", tmp_path, ledger_count=2)
+    assert isinstance(store, SqlStore)
+    try:
+        _fill(store, 30, seed=8)
+        with store.unit_of_work(write=False) as uow:
+            rows = [list(r) for r in uow.audit.iter_raw()]
+            at = next(  # a row the fast path takes, followed by one of its ledger
+                i
+                for i, r in enumerate(rows[:-1])
+                if r[7] == 1
+                and r[14] >= 2
+                and rows[i + 1][7] == 1
+                and chain_module._fast_template(tuple(r))
+                is not chain_module._NO_TEMPLATE
+            )
+            for name, value in change.items():
+                where = RAW_FIELDS.index(name)
+                rows[at][where] = float(rows[at][where]) if value == "same" else value
+            if rehash:
+                rows[at][18] = hashlib.sha256(_naive_text(rows[at])).hexdigest()
+                rows[at + 1][9] = rows[at][18]
+            frozen = [tuple(r) for r in rows]
+            general = chain_module.RowScan()
+            replay = Replay()
+            try:
+                for row in frozen:
+                    chain_module._scan_one(
+                        row,
+                        general.states,
+                        general.report,
+                        uow.audit.raw_entry,
+                        replay,
+                        {},
+                    )
+            except Exception as exc:
+                with pytest.raises(type(exc)):
+                    chain_module.scan_rows(
+                        iter(frozen), read_entry=uow.audit.raw_entry, replay=Replay()
+                    )
+                return
+            fast = chain_module.scan_rows(
+                iter(frozen), read_entry=uow.audit.raw_entry, replay=Replay()
+            )
+        assert fast.report.problems == general.report.problems
+        assert fast.report.entries_checked == general.report.entries_checked
+        assert {k: (s.seq, s.hash) for k, s in fast.states.items()} == {
+            k: (s.seq, s.hash) for k, s in general.states.items()
+        }
+    finally:
+        store.close()

@@ -241,3 +241,42 @@ def test_cli_verify_with_workers_names_the_first_bad_entry(
         assert f"ledger {ledger} seq {seq} request {rid}" in err
     assert forked == [True, True]
     assert run("--db", url, "audit", "verify", "--workers", "0")[0] != 0
+
+
+def test_parallel_names_each_kind_of_edited_request(
+    sql_store: SqlStore, forked: list[bool]
+) -> None:
+    """Workers pass over agreeing requests by their replayed tuple; edits still show.
+
+    One request's state, another's version, content hash, classification edited
+    behind the library's back: the workers' report equals the one-process report
+    and names exactly those requests.
+    """
+    from tests.conftest import STAFF, new_inquiry, to_approved
+
+    flow = rf.ReleaseFlow(sql_store)
+    flow.directory.bootstrap("admin", unit="agency")
+    for actor, role in STAFF.items():
+        if role != "administrator":
+            flow.directory.grant(actor, role, unit="agency", by="admin")
+    requests = [to_approved(flow, new_inquiry(flow)) for _ in range(4)]
+    requests += [new_inquiry(flow) for _ in range(4)]
+    assert _both(flow, forked).ok
+    edits: list[dict[str, Any]] = [
+        {"state": "released"},
+        {"version": 99},
+        {"content_hash": "f" * 64},
+        {"classification": rf.Classification.RESTRICTED},
+    ]
+    t = sql_store.tables.requests
+    with sql_store.unit_of_work() as uow:
+        for request, update in zip(requests[1::2], edits, strict=True):
+            forged = request.model_copy(update=update)
+            uow.run(
+                sa.update(t)
+                .where(t.c.id == str(request.id))
+                .values(doc=forged.model_dump_json())
+            )
+        uow.commit()
+    report = _both(flow, forked)
+    assert {p.request_id for p in report.problems} == {r.id for r in requests[1::2]}

@@ -218,3 +218,21 @@ def test_generator_check_reports_a_stale_page(tmp_path: Path) -> None:
     assert generator.main(["--check", "--output", str(page)]) == 1
     assert generator.main(["--output", str(page)]) == 0
     assert generator.main(["--check", "--output", str(page)]) == 0
+
+
+def test_shipped_definitions_load_as_safe_load_reads_them() -> None:
+    """The start-up loader (libyaml's) gives what ``from_yaml`` gives, file by file."""
+    from importlib import resources
+
+    folder = resources.files("releaseflow").joinpath("workflows")
+    texts = sorted(
+        (e.name, e.read_text("utf-8"))
+        for e in folder.iterdir()
+        if e.name.endswith(".yaml")
+    )
+    assert [d.name for d in default_definitions()] == [
+        WorkflowDefinition.from_yaml(text).name for _, text in texts
+    ]
+    for (name, text), loaded in zip(texts, default_definitions(), strict=True):
+        assert yaml.load(text, Loader=yaml.CSafeLoader) == yaml.safe_load(text), name
+        assert loaded == WorkflowDefinition.from_yaml(text), name

@@ -117,6 +117,11 @@ def iter_raw_rows(
 
 
 def _stream(driver: Any, sql: str, *, named: bool) -> Iterator[Sequence[Any]]:
+    # rows straight out of the fetched batches: no generator frame per row
+    return itertools.chain.from_iterable(_batches(driver, sql, named=named))
+
+
+def _batches(driver: Any, sql: str, *, named: bool) -> Iterator[list[Sequence[Any]]]:
     with translate():
         cursor = (
             driver.cursor(name="releaseflow_audit_raw") if named else (driver.cursor())
@@ -131,7 +136,7 @@ def _stream(driver: Any, sql: str, *, named: bool) -> Iterator[Sequence[Any]]:
                 rows = cursor.fetchmany(_FETCH)
             if not rows:
                 return
-            yield from rows
+            yield rows
     finally:
         with translate():
             cursor.close()
@@ -701,13 +706,22 @@ def request_states(
     ledgers: tuple[int, int],
     ledger_count: int,
     read: Any,
-) -> Iterator[tuple[UUID, str, int, str, str]]:
+    schema: str | None = None,
+) -> Iterator[tuple[Any, str, int, str, str]]:
     """``read(doc)`` of every request whose ledger is in ``lo..hi``, in id order.
 
     Ids are read first (small), and only the documents of the wanted requests are
-    fetched (bounded batches), all inside the caller's transaction.
+    fetched (bounded batches), all inside the caller's transaction. On SQLite the
+    statements run on the driver's own cursor and the documents are fetched as
+    their UTF-8 bytes (``read`` parses JSON bytes as it parses text; bytes that
+    are not UTF-8 fail to parse there, as the text fails to decode here).
     """
     lo, hi = ledgers
+    if connection.dialect.name == "sqlite":
+        yield from _sqlite_request_states(
+            connection, requests, ledgers, ledger_count, read, schema
+        )
+        return
     ids = connection.execute(sa.select(requests.c.id).order_by(requests.c.id))
     wanted = [rid for (rid,) in ids if lo <= ledger_for(str(rid), ledger_count) <= hi]
     stmt = sa.select(requests.c.id, requests.c.doc).where(
@@ -718,3 +732,67 @@ def request_states(
         docs = dict(connection.execute(stmt, {"ids": chunk}).all())
         for rid in chunk:
             yield read(docs[rid])
+
+
+_DOC_BATCH: Final = 500
+
+
+@functools.lru_cache(maxsize=16)
+def _doc_statement(
+    requests: sa.Table, dialect: sa.Dialect, schema: str | None, count: int
+) -> str:
+    """SQLite: ``SELECT id, CAST(doc AS BLOB)`` of ``count`` ids (``?`` each)."""
+    stmt = sa.select(
+        requests.c.id, sa.cast(requests.c.doc, sa.LargeBinary()).label("doc")
+    ).where(requests.c.id.in_([sa.bindparam(f"id{i}") for i in range(count)]))
+    options: dict[str, Any] = {}
+    if schema is not None:
+        options = {
+            "schema_translate_map": {None: schema},
+            "render_schema_translate": True,
+        }
+    compiled = stmt.compile(dialect=dialect, **options)
+    assert compiled.positiontup == [f"id{i}" for i in range(count)]
+    return str(compiled)
+
+
+def _sqlite_request_states(
+    connection: sa.Connection,
+    requests: sa.Table,
+    ledgers: tuple[int, int],
+    ledger_count: int,
+    read: Any,
+    schema: str | None,
+) -> Iterator[tuple[Any, str, int, str, str]]:
+    """:func:`request_states` on SQLite's own cursor (same rows, same order)."""
+    lo, hi = ledgers
+    dialect = connection.dialect
+    ids_sql = _literal_sql(
+        sa.select(requests.c.id).order_by(requests.c.id), dialect, schema
+    )
+    ledger_of = ledger_for.__wrapped__  # one call per id: the cache would only churn
+    with translate():
+        driver: Any = connection.connection.driver_connection
+        cursor = driver.cursor()
+    try:
+        with translate():
+            cursor.execute(ids_sql)
+            wanted = [  # streamed: only the wanted ids are kept
+                rid
+                for (rid,) in cursor
+                if lo
+                <= ledger_of(rid if type(rid) is str else str(rid), ledger_count)
+                <= hi
+            ]
+        for start in range(0, len(wanted), _DOC_BATCH):
+            chunk = wanted[start : start + _DOC_BATCH]
+            with translate():
+                cursor.execute(
+                    _doc_statement(requests, dialect, schema, len(chunk)), chunk
+                )
+                docs = dict(cursor.fetchall())
+            for rid in chunk:
+                yield read(docs[rid])
+    finally:
+        with translate():
+            cursor.close()

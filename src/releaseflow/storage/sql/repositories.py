@@ -276,8 +276,17 @@ _HEX64 = frozenset("0123456789abcdef")
 _UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def _request_state(doc: str) -> tuple[UUID, str, int, str, str]:
+def _request_state(doc: str | bytes) -> tuple[UUID, str, int, str, str]:
     """A stored request's verify fields, read as ``Request.model_validate_json``.
+
+    ``doc`` is the stored JSON text, or its UTF-8 bytes: see :func:`_request_fields`.
+    """
+    rid, state, version, content_hash, classification = _request_fields(doc)
+    return UUID(rid), state, version, content_hash, classification
+
+
+def _request_fields(doc: str | bytes) -> tuple[str, str, int, str, str]:
+    """:func:`_request_state` with the id as its canonical text (``str(UUID)``).
 
     The document is parsed by pydantic's own JSON parser (the one
     ``model_validate_json`` uses, and faster than ``json.loads`` on documents of
@@ -298,12 +307,12 @@ def _request_state(doc: str) -> tuple[UUID, str, int, str, str]:
             and _HEX64.issuperset(content_hash)
             and classification in _CLASSIFICATIONS
         ):
-            return UUID(rid), state, version, content_hash, classification
+            return rid, state, version, content_hash, classification
     except (ValueError, KeyError, TypeError):
         pass
     request = Request.model_validate_json(doc)
     return (
-        request.id,
+        str(request.id),
         request.state,
         request.version,
         request.content_hash,
@@ -573,18 +582,16 @@ class SqlAudit:
         store = self._uow.store
         raw = iter_raw_rows(self._uow.connection, t, store.schema, ledgers)
         if raw is not None:  # the driver's own cursor: no Row object per row
-            yield from raw
-            return
-        yield from self._uow.stream(
-            raw_statement(t, store.is_sqlite, ledgers), batch=5000
-        )
+            return raw
+        return self._uow.stream(raw_statement(t, store.is_sqlite, ledgers), batch=5000)
 
     def request_states(
         self, ledgers: tuple[int, int]
-    ) -> Iterator[tuple[UUID, str, int, str, str]]:
+    ) -> Iterator[tuple[str, str, int, str, str]]:
         """``SqlRequests.iter_states`` of the requests of ledgers ``lo..hi`` only.
 
         The requests whose entries those ledgers hold; for a parallel verify.
+        Ids as their canonical text (``str(UUID)``), in id order.
         """
         with translate():
             yield from request_states(
@@ -592,7 +599,8 @@ class SqlAudit:
                 self._uow.tables.requests,
                 ledgers,
                 self.ledger_count,
-                _request_state,
+                _request_fields,
+                self._uow.store.schema,
             )
 
     def raw_entry(self, row: Sequence[Any]) -> AuditEntry:
