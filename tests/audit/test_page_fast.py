@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 import releaseflow as rf
 from releaseflow.canonical import format_timestamp
 from releaseflow.demo import seed
+from releaseflow.exceptions import ValidationError
 from releaseflow.models import AuditEntry
 from releaseflow.queries import (
     AuditQuery,
@@ -307,3 +308,26 @@ def test_unusual_looked_up_values_are_validated_warm_or_cold(
             keys, [rows[1], odd], at_processor=processor
         )
         assert read == [_validated(keys, r, processor) for r in (rows[1], odd)]
+
+
+def test_cursor_stamp_is_format_timestamp() -> None:
+    from releaseflow.queries import _cursor_stamp
+
+    for moment in [*_MOMENTS, *(e.at for e in _entries())]:
+        assert _cursor_stamp(moment) == format_timestamp(moment), moment
+    naive = datetime(2026, 1, 1)
+    with pytest.raises(ValidationError):
+        _cursor_stamp(naive)
+
+
+def test_naive_driver_times_read_as_replace_reads_them() -> None:
+    """PostgreSQL's naive UTC times: the quick path's UTC equals ``replace``'s."""
+    combine = audit_reads._combine
+    for moment in _MOMENTS:
+        for naive in (moment.replace(tzinfo=None), moment.replace(tzinfo=None, fold=1)):
+            ours = combine(naive, naive.time(), UTC)
+            assert ours == naive.replace(tzinfo=UTC)
+            assert ours.fold == naive.fold
+            assert ours.tzinfo is UTC
+            assert type(ours) is datetime
+        assert audit_reads._time(naive, None) == naive.replace(tzinfo=UTC)

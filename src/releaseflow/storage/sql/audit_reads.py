@@ -252,7 +252,7 @@ def _time(value: Any, at_processor: Any) -> datetime | None:
         return None
     stamp: datetime = value
     if stamp.tzinfo is None:  # the driver's naive UTC
-        return stamp.replace(tzinfo=UTC)
+        return _combine(stamp, stamp.time(), UTC)  # stamp.replace(tzinfo=UTC)
     if stamp.tzinfo is UTC and at_processor is None:  # already through UtcDateTime
         return stamp
     return None
@@ -318,6 +318,9 @@ def entries_from_rows(
 
 _FIELDS_SET: Final[set[str]] = set(_ORDER)  # copied: each entry owns its set
 _fromiso: Final = datetime.fromisoformat
+_combine: Final = datetime.combine
+"""``combine(stamp, stamp.time(), tz)`` is ``stamp.replace(tzinfo=tz)`` for a naive
+datetime (time's fold kept), a seventh of its cost (no keyword parsing)."""
 
 
 # Column types of a plain row in model field order: exact types (a bool is not
@@ -440,6 +443,8 @@ def _quick_values(
     marks = _AT_MARKS
     utc = "+00:00"
     fromiso = _fromiso
+    combine = _combine
+    utc_zone = UTC
     slow = _slow_values
     plain = True
     out: list[dict[str, Any] | None] = []
@@ -500,7 +505,8 @@ def _quick_values(
                 plain = False
                 continue
         elif at.tzinfo is None:  # a datetime (the shape says so): naive UTC
-            at = at.replace(tzinfo=UTC)
+            # at.replace(tzinfo=UTC) (fold and all), without its argument parsing
+            at = combine(at, at.time(), utc_zone)
         else:
             at = _time(at, at_processor)
             if at is None:
@@ -751,7 +757,11 @@ def _utc_text(value: datetime) -> str:
     """
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    utc = value.astimezone(UTC)
+    # str() of the naive datetime is its ISO form with a space; it leaves out a
+    # zero fraction (replace() and isoformat()'s arguments cost more than this)
+    text = str(_combine(utc, utc.time()))
+    return text if len(text) == 26 else text + ".000000"
 
 
 def run_entries(
