@@ -330,4 +330,7 @@ def test_naive_driver_times_read_as_replace_reads_them() -> None:
             assert ours.fold == naive.fold
             assert ours.tzinfo is UTC
             assert type(ours) is datetime
-        assert audit_reads._time(naive, None) == naive.replace(tzinfo=UTC)
+            read = audit_reads._time(naive, None)
+            assert read == naive.replace(tzinfo=UTC)
+            assert read is not None
+            assert read.fold == naive.fold
