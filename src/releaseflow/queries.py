@@ -128,8 +128,10 @@ class AuditQuery(BaseModel):
     def fingerprint(self) -> str:
         """A short digest of the query (binds a cursor to the query it came from)."""
         # keyed by the JSON text of the query (what model_dump(mode="json") holds,
-        # faithfully encoded): every page and cursor of one query digests it
-        return _fingerprint(self.model_dump_json())
+        # faithfully encoded): every page and cursor of one query digests it.
+        # The serializer's own to_json is model_dump_json() without its Python
+        # wrapper (the same bytes: pinned by tests)
+        return _fingerprint(self.__pydantic_serializer__.to_json(self).decode())
 
 
 @functools.lru_cache(maxsize=1024)

@@ -334,3 +334,28 @@ def test_naive_driver_times_read_as_replace_reads_them() -> None:
             assert read == naive.replace(tzinfo=UTC)
             assert read is not None
             assert read.fold == naive.fold
+
+
+def test_fingerprint_digests_the_models_json_text() -> None:
+    import hashlib
+
+    from releaseflow.canonical import canonical_bytes
+
+    queries = [
+        AuditQuery(),
+        make_query({"actor": "Bé.Ngọc", "order": "sequence", "unit": "a/b_c.d"}),
+        make_query(
+            {
+                "since": _MOMENTS[2],
+                "until": _MOMENTS[0],
+                "role": 'x"y\\z',
+                "request_id": "4076b0cd-d27a-4524-a6a6-e6fd267f88a9",
+                "include_subunits": False,
+            }
+        ),
+        AuditQuery(scope=("a", "b/c")),
+    ]
+    for query in queries:
+        plain = json.loads(query.model_dump_json())
+        expected = hashlib.sha256(canonical_bytes(plain)).hexdigest()[:16]
+        assert query.fingerprint() == expected
