@@ -151,6 +151,8 @@ _SQLITE_AT: Final = re.compile(
 :func:`_sqlite_at`, which accepts exactly these; pinned by tests)."""
 _AT_MARKS: Final = "-- ::."
 """``at[4:20:3]`` of SQLite's ``at`` text: the separators at 4, 7, 10, 13, 16, 19."""
+_AT_MARKED: Final = slice(4, 20, 3)
+"""The slice of :data:`_AT_MARKS` (made once: ``at[4:20:3]`` builds it per use)."""
 _INTS: Final = ("ledger", "seq", "canon_version")
 _TEXTS: Final = ("actor", "prev_hash", "hash", "hash_alg")
 _OPTIONAL_TEXTS: Final = ("unit", "from_state", "to_state", "trigger", "content_hash")
@@ -441,6 +443,7 @@ def _quick_values(
     roles_of = _role_tuples
     payloads = _payloads
     marks = _AT_MARKS
+    marked = _AT_MARKED
     utc = "+00:00"
     fromiso = _fromiso
     combine = _combine
@@ -494,7 +497,7 @@ def _quick_values(
             append(found)
             continue
         if kinds[12] is str:  # SQLite text from the raw driver: _sqlite_at inlined
-            if len(at) != 26 or at[4:20:3] != marks or not at.isascii():
+            if len(at) != 26 or at[marked] != marks or not at.isascii():
                 append(None)
                 plain = False
                 continue
