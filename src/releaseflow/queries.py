@@ -26,6 +26,7 @@ import functools
 import hashlib
 import heapq
 import json
+import operator
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -537,6 +538,71 @@ def _statement(dialect: str, audit: sa.Table, shape: _Shape) -> sa.Select[Any]:
     return sa.select(audit).where(*clauses).order_by(*sort).limit(limit)
 
 
+_SHAPE_FIELDS: Final = (
+    *(key for _, key in _EQUAL),
+    "role",
+    "ground",
+    "unit",
+    "scope",
+    "since",
+    "until",
+)
+_shape_values: Final = operator.itemgetter(*_SHAPE_FIELDS)
+_NONES: Final = (None,) * len(_SHAPE_FIELDS)
+_is_not: Final = operator.is_not
+_SIMPLE: Final = {
+    "request_id": str,
+    "kind": operator.attrgetter("value"),
+    "actor": None,
+    "trigger": None,
+    "event": operator.attrgetter("value"),
+    "from_state": None,
+    "to_state": None,
+    "since": None,
+    "until": None,
+}
+"""The filters whose bind parameter is ``f_<name>``: the value itself or, for
+these, its text (what :func:`_values` binds)."""
+
+
+@functools.lru_cache(maxsize=512)
+def _plan(
+    dialect: str,
+    audit: sa.Table,
+    present: tuple[bool, ...],
+    subunits: bool,
+    scope: int | None,
+    order: Order,
+    has_after: bool,
+) -> tuple[sa.Select[Any], tuple[tuple[str, str, Any], ...] | None]:
+    """The statement of a query shape and how to read its parameters.
+
+    ``present`` says which of :data:`_SHAPE_FIELDS` are set. Keyed by the shape
+    only (never a value), so the cache is bounded by the number of shapes. The
+    reading is None when a set filter needs :func:`_values` (role, ground, unit,
+    scope); else ``(parameter, field, conversion)`` for each set filter, giving
+    the same parameters as :func:`_values` (pinned by tests).
+    """
+    d = dict(zip(_SHAPE_FIELDS, present, strict=True))
+    names = [name for name, key in _EQUAL if d[key]]
+    shape = (
+        tuple(names),
+        d["role"],
+        d["ground"],
+        subunits if d["unit"] else None,
+        scope,
+        d["since"],
+        d["until"],
+        order,
+        has_after,
+    )
+    stmt = _statement(dialect, audit, shape)
+    if any(d[key] for key in _SHAPE_FIELDS if key not in _SIMPLE):
+        return stmt, None
+    simple = tuple((f"f_{key}", key, conv) for key, conv in _SIMPLE.items() if d[key])
+    return stmt, simple
+
+
 def sql_statement(
     dialect: str,
     audit: sa.Table,
@@ -550,8 +616,25 @@ def sql_statement(
     The statement is cached per query shape and holds no filter value: every value
     is in the returned parameters (bound when executed).
     """
-    stmt = _statement(dialect, audit, _shape(query, after is not None))
-    params = _values(query)
+    d = query.__dict__
+    present = tuple(map(_is_not, _shape_values(d), _NONES))
+    plan = _plan(
+        dialect,
+        audit,
+        present,
+        d["include_subunits"],
+        None if d["scope"] is None else len(d["scope"]),
+        d["order"],
+        after is not None,
+    )
+    stmt, simple = plan
+    if simple is None:  # role, ground, unit or scope: the general builder
+        params = _values(query)
+    else:
+        params = {
+            name: (d[key] if conv is None else conv(d[key]))
+            for name, key, conv in simple
+        }
     params["limit"] = limit
     if after is not None:
         params.update(after_ledger=after.ledger, after_seq=after.seq)
