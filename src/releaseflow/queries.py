@@ -157,6 +157,26 @@ class AuditPage(BaseModel):
     next_cursor: str | None = None
 
 
+_new: Final = object.__new__
+_set: Final = object.__setattr__
+
+
+def page_of_entries(entries: list[AuditEntry], next_cursor: str | None) -> AuditPage:
+    """``AuditPage(entries=entries, next_cursor=next_cursor)`` without validation.
+
+    Only for a fresh list whose items are ``AuditEntry`` instances already (a
+    backend's ``exact_entries``): validation would keep each instance as it is
+    and copy the list, so the page is the same (pinned by tests) -- fields,
+    fields set, no extra and no private values.
+    """
+    page = _new(AuditPage)
+    _set(page, "__dict__", {"entries": entries, "next_cursor": next_cursor})
+    _set(page, "__pydantic_fields_set__", {"entries", "next_cursor"})
+    _set(page, "__pydantic_extra__", None)
+    _set(page, "__pydantic_private__", None)
+    return page
+
+
 @dataclass(frozen=True, order=True)
 class AuditCursor:
     """A position in one ordering: the sort key of the last entry already returned."""
