@@ -308,8 +308,19 @@ encoder per call (``dumps`` makes one for any non-default argument)."""
 def encode_cursor(entry: AuditEntry, query: AuditQuery) -> str:
     """An opaque cursor pointing just after ``entry`` in ``query``'s ordering."""
     raw = _cursor_body(entry, query).encode()
-    text = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    text = _urlsafe_b64(raw).decode().rstrip("=")
     return f"{text}.{hashlib.sha256(raw).hexdigest()[:16]}"
+
+
+_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
+
+
+def _urlsafe_b64(raw: bytes) -> bytes:
+    """``base64.urlsafe_b64encode(raw)`` without its two Python wrappers.
+
+    The standard alphabet's text with ``+/`` made ``-_`` (pinned by tests).
+    """
+    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE)
 
 
 def _cursor_body(entry: AuditEntry, query: AuditQuery) -> str:

@@ -11,6 +11,7 @@ and ``_values``, for every filter set alone and for combinations.
 
 from __future__ import annotations
 
+import base64
 import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -186,3 +187,11 @@ def test_a_pages_shortcut_gives_the_validated_pages(
     assert pages > 1
     sql = isinstance(seeded.store, SqlStore)
     assert len(built) == (pages if sql else 0)
+
+
+def test_urlsafe_b64_is_base64s() -> None:
+    samples = [bytes(range(n)) for n in range(70)]
+    samples += [bytes([255 - i % 256 for i in range(n)]) for n in range(70)]
+    samples += [b"\xfb\xff\xbf" * 9, b"\xf8" * 5, b""]
+    for raw in samples:
+        assert queries._urlsafe_b64(raw) == base64.urlsafe_b64encode(raw)
