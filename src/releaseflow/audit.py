@@ -43,6 +43,7 @@ from .queries import (
     decode_cursor,
     encode_cursor,
     make_query,
+    page_of_entries,
     select_page,
     validate_limit,
 )
@@ -315,13 +316,15 @@ class AuditService:
             after = decode_cursor(cursor, q) if cursor is not None else None
             with self._single_read() as uow:
                 found = _fetch(uow, q, after, size + 1)
-            return _page(found, q, size)
+                exact = getattr(uow.audit, "exact_entries", False) is True
+            return _page(found, q, size, exact=exact)
         who = canonical_actor_id(by, field="by")
         with self._flow.store.unit_of_work() as uow:
             q, roles = self._authorise_or_record(uow, who, q, "query")
             after = decode_cursor(cursor, q) if cursor is not None else None
             found = _fetch(uow, q, after, size + 1)
-            page = _page(found, q, size)
+            exact = getattr(uow.audit, "exact_entries", False) is True
+            page = _page(found, q, size, exact=exact)
             self._record_read(
                 uow,
                 who,
@@ -642,9 +645,19 @@ def _fetch(
     return found
 
 
-def _page(found: list[AuditEntry], q: AuditQuery, size: int) -> AuditPage:
+def _page(
+    found: list[AuditEntry], q: AuditQuery, size: int, *, exact: bool = False
+) -> AuditPage:
+    """The page of ``found`` (``size + 1`` asked for: the extra one means more).
+
+    ``exact``: the backend's ``query`` answers a fresh list of ``AuditEntry``
+    instances (its ``exact_entries``), so the page is built without validating
+    them again (:func:`~releaseflow.queries.page_of_entries`).
+    """
+    cursor = None
     if len(found) > size:
-        return AuditPage(
-            entries=found[:size], next_cursor=encode_cursor(found[size - 1], q)
-        )
-    return AuditPage(entries=found, next_cursor=None)
+        found = found[:size]
+        cursor = encode_cursor(found[size - 1], q)
+    if exact:
+        return page_of_entries(found, cursor)
+    return AuditPage(entries=found, next_cursor=cursor)

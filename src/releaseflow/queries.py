@@ -26,6 +26,7 @@ import functools
 import hashlib
 import heapq
 import json
+import operator
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -128,8 +129,10 @@ class AuditQuery(BaseModel):
     def fingerprint(self) -> str:
         """A short digest of the query (binds a cursor to the query it came from)."""
         # keyed by the JSON text of the query (what model_dump(mode="json") holds,
-        # faithfully encoded): every page and cursor of one query digests it
-        return _fingerprint(self.model_dump_json())
+        # faithfully encoded): every page and cursor of one query digests it.
+        # The serializer's own to_json is model_dump_json() without its Python
+        # wrapper (the same bytes: pinned by tests)
+        return _fingerprint(self.__pydantic_serializer__.to_json(self).decode())
 
 
 @functools.lru_cache(maxsize=1024)
@@ -152,6 +155,26 @@ class AuditPage(BaseModel):
 
     entries: list[AuditEntry]
     next_cursor: str | None = None
+
+
+_new: Final = object.__new__
+_set: Final = object.__setattr__
+
+
+def page_of_entries(entries: list[AuditEntry], next_cursor: str | None) -> AuditPage:
+    """``AuditPage(entries=entries, next_cursor=next_cursor)`` without validation.
+
+    Only for a fresh list whose items are ``AuditEntry`` instances already (a
+    backend's ``exact_entries``): validation would keep each instance as it is
+    and copy the list, so the page is the same (pinned by tests) -- fields,
+    fields set, no extra and no private values.
+    """
+    page = _new(AuditPage)
+    _set(page, "__dict__", {"entries": entries, "next_cursor": next_cursor})
+    _set(page, "__pydantic_fields_set__", {"entries", "next_cursor"})
+    _set(page, "__pydantic_extra__", None)
+    _set(page, "__pydantic_private__", None)
+    return page
 
 
 @dataclass(frozen=True, order=True)
@@ -284,17 +307,65 @@ encoder per call (``dumps`` makes one for any non-default argument)."""
 
 def encode_cursor(entry: AuditEntry, query: AuditQuery) -> str:
     """An opaque cursor pointing just after ``entry`` in ``query``'s ordering."""
-    body = {
-        "v": 1,
-        "o": query.order,
-        "q": query.fingerprint(),
-        "l": entry.ledger,
-        "s": entry.seq,
-        "t": format_timestamp(entry.at) if query.order == "time" else None,
-    }
-    raw = _cursor_json(body).encode()
-    text = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    raw = _cursor_body(entry, query).encode()
+    text = _urlsafe_b64(raw).decode().rstrip("=")
     return f"{text}.{hashlib.sha256(raw).hexdigest()[:16]}"
+
+
+_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
+
+
+def _urlsafe_b64(raw: bytes) -> bytes:
+    """``base64.urlsafe_b64encode(raw)`` without its two Python wrappers.
+
+    The standard alphabet's text with ``+/`` made ``-_`` (pinned by tests).
+    """
+    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE)
+
+
+def _cursor_body(entry: AuditEntry, query: AuditQuery) -> str:
+    """The cursor's JSON: ``_cursor_json`` of its body, written out directly.
+
+    The same text (pinned by tests): the keys in sorted order, the ledger and
+    seq ints, the ordering and the fingerprint (plain ASCII words and hex) and
+    the canonical timestamp (ASCII digits and marks) need no escaping.
+    """
+    ledger, seq = entry.ledger, entry.seq
+    order = query.order
+    if type(ledger) is not int or type(seq) is not int or order not in _ORDERS:
+        return _cursor_json(
+            {
+                "v": 1,
+                "o": order,
+                "q": query.fingerprint(),
+                "l": ledger,
+                "s": seq,
+                "t": format_timestamp(entry.at) if order == "time" else None,
+            }
+        )
+    stamp = f'"{_cursor_stamp(entry.at)}"' if order == "time" else "null"
+    return (
+        f'{{"l":{ledger},"o":"{order}","q":"{query.fingerprint()}",'
+        f'"s":{seq},"t":{stamp},"v":1}}'
+    )
+
+
+_ORDERS: Final = ("time", "sequence")
+
+
+def _cursor_stamp(at: datetime) -> str:
+    """``format_timestamp(at)``, cheaper for a time already in UTC (pinned by tests).
+
+    The naive time's ISO form (``isoformat()`` without arguments, which leaves
+    out a zero fraction): ``replace()`` and ``isoformat``'s arguments cost more.
+    """
+    if at.tzinfo is not UTC:
+        return format_timestamp(at)
+    text = _combine(at, at.time()).isoformat()
+    return (text if len(text) == 26 else text + ".000000") + "Z"
+
+
+_combine: Final = datetime.combine
 
 
 def _bad_cursor(why: str) -> ValidationError:
@@ -498,6 +569,71 @@ def _statement(dialect: str, audit: sa.Table, shape: _Shape) -> sa.Select[Any]:
     return sa.select(audit).where(*clauses).order_by(*sort).limit(limit)
 
 
+_SHAPE_FIELDS: Final = (
+    *(key for _, key in _EQUAL),
+    "role",
+    "ground",
+    "unit",
+    "scope",
+    "since",
+    "until",
+)
+_shape_values: Final = operator.itemgetter(*_SHAPE_FIELDS)
+_NONES: Final = (None,) * len(_SHAPE_FIELDS)
+_is_not: Final = operator.is_not
+_SIMPLE: Final = {
+    "request_id": str,
+    "kind": operator.attrgetter("value"),
+    "actor": None,
+    "trigger": None,
+    "event": operator.attrgetter("value"),
+    "from_state": None,
+    "to_state": None,
+    "since": None,
+    "until": None,
+}
+"""The filters whose bind parameter is ``f_<name>``: the value itself or, for
+these, its text (what :func:`_values` binds)."""
+
+
+@functools.lru_cache(maxsize=512)
+def _plan(
+    dialect: str,
+    audit: sa.Table,
+    present: tuple[bool, ...],
+    subunits: bool,
+    scope: int | None,
+    order: Order,
+    has_after: bool,
+) -> tuple[sa.Select[Any], tuple[tuple[str, str, Any], ...] | None]:
+    """The statement of a query shape and how to read its parameters.
+
+    ``present`` says which of :data:`_SHAPE_FIELDS` are set. Keyed by the shape
+    only (never a value), so the cache is bounded by the number of shapes. The
+    reading is None when a set filter needs :func:`_values` (role, ground, unit,
+    scope); else ``(parameter, field, conversion)`` for each set filter, giving
+    the same parameters as :func:`_values` (pinned by tests).
+    """
+    d = dict(zip(_SHAPE_FIELDS, present, strict=True))
+    names = [name for name, key in _EQUAL if d[key]]
+    shape = (
+        tuple(names),
+        d["role"],
+        d["ground"],
+        subunits if d["unit"] else None,
+        scope,
+        d["since"],
+        d["until"],
+        order,
+        has_after,
+    )
+    stmt = _statement(dialect, audit, shape)
+    if any(d[key] for key in _SHAPE_FIELDS if key not in _SIMPLE):
+        return stmt, None
+    simple = tuple((f"f_{key}", key, conv) for key, conv in _SIMPLE.items() if d[key])
+    return stmt, simple
+
+
 def sql_statement(
     dialect: str,
     audit: sa.Table,
@@ -511,8 +647,25 @@ def sql_statement(
     The statement is cached per query shape and holds no filter value: every value
     is in the returned parameters (bound when executed).
     """
-    stmt = _statement(dialect, audit, _shape(query, after is not None))
-    params = _values(query)
+    d = query.__dict__
+    present = tuple(map(_is_not, _shape_values(d), _NONES))
+    plan = _plan(
+        dialect,
+        audit,
+        present,
+        d["include_subunits"],
+        None if d["scope"] is None else len(d["scope"]),
+        d["order"],
+        after is not None,
+    )
+    stmt, simple = plan
+    if simple is None:  # role, ground, unit or scope: the general builder
+        params = _values(query)
+    else:
+        params = {
+            name: (d[key] if conv is None else conv(d[key]))
+            for name, key, conv in simple
+        }
     params["limit"] = limit
     if after is not None:
         params.update(after_ledger=after.ledger, after_seq=after.seq)

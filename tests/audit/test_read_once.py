@@ -24,7 +24,7 @@ import releaseflow as rf
 from releaseflow.demo import seed
 from releaseflow.exceptions import RequestNotFoundError, StorageError
 from releaseflow.models import AuditEntry
-from releaseflow.storage.sql import SqlStore, audit_reads
+from releaseflow.storage.sql import SqlStore, audit_reads, raw_reads
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -178,6 +178,39 @@ def test_a_forked_child_reads_on_its_own_connection(sql_flow: rf.ReleaseFlow) ->
         code = 1
         try:
             code = 0 if [e.hash for e in sql_flow.audit.history(rid)] == expected else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert [e.hash for e in sql_flow.audit.history(rid)] == expected
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_never_takes_or_fills_the_parents_parking(
+    sql_flow: rf.ReleaseFlow,
+) -> None:
+    """A forked child's single read hands the parking the child's own pid.
+
+    (The store's fork check reads it.) The parent's parked connection is set
+    aside, never used, and the child's own is not parked in the parent's slot.
+    """
+    store = _store(sql_flow)
+    if store.memory or store.parking is None:
+        pytest.skip("a file or a server, with parking")
+    rid = _rid(sql_flow)
+    expected = [e.hash for e in sql_flow.audit.history(rid)]
+    parked = list(store.parking._slot)
+    assert len(parked) == 1  # the read above parked its connection
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            before = len(raw_reads._inherited)
+            again = [e.hash for e in sql_flow.audit.history(rid)]
+            set_aside = raw_reads._inherited[before:] == parked
+            code = 0 if again == expected and set_aside else 2
+            if code == 0 and store.parking._slot:
+                code = 3  # the child parked its connection in the parent's slot
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)

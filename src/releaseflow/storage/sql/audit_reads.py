@@ -11,23 +11,24 @@ entries with :func:`entries_from_rows`.
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import marshal
-import operator
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Final, cast
 from uuid import UUID
 
 import sqlalchemy as sa
 from pydantic import BaseModel
+from sqlalchemy.dialects import sqlite
 
 from ...chain import RAW_FIELDS, ledger_for
 from ...models import AuditEntry
 from ...vocabulary import AuditEvent, RequestKind
 from .errors import translate
+from .types import UtcDateTime
 
 if TYPE_CHECKING:
     from sqlalchemy.sql.compiler import SQLCompiler
@@ -155,6 +156,8 @@ _SQLITE_AT: Final = re.compile(
 :func:`_sqlite_at`, which accepts exactly these; pinned by tests)."""
 _AT_MARKS: Final = "-- ::."
 """``at[4:20:3]`` of SQLite's ``at`` text: the separators at 4, 7, 10, 13, 16, 19."""
+_AT_MARKED: Final = slice(4, 20, 3)
+"""The slice of :data:`_AT_MARKS` (made once: ``at[4:20:3]`` builds it per use)."""
 _INTS: Final = ("ledger", "seq", "canon_version")
 _TEXTS: Final = ("actor", "prev_hash", "hash", "hash_alg")
 _OPTIONAL_TEXTS: Final = ("unit", "from_state", "to_state", "trigger", "content_hash")
@@ -237,7 +240,7 @@ def _sqlite_at(text: str) -> datetime | None:
     Checks the length, the separators and ASCII instead of the regex (a third of
     its cost): ``fromisoformat`` itself rejects every other character where a
     digit belongs, so exactly the regex's strings parse (pinned by tests, which
-    compare with the regex). :func:`_quick_rows` inlines the same checks.
+    compare with the regex). :func:`_quick_values` inlines the same checks.
     """
     if len(text) != 26 or text[4:20:3] != _AT_MARKS or not text.isascii():
         return None
@@ -256,7 +259,7 @@ def _time(value: Any, at_processor: Any) -> datetime | None:
         return None
     stamp: datetime = value
     if stamp.tzinfo is None:  # the driver's naive UTC
-        return stamp.replace(tzinfo=UTC)
+        return _combine(stamp, stamp.time(), UTC)  # stamp.replace(tzinfo=UTC)
     if stamp.tzinfo is UTC and at_processor is None:  # already through UtcDateTime
         return stamp
     return None
@@ -286,9 +289,10 @@ def entries_from_rows(
     ordered = tuple(keys) == _ORDER
     if ordered and _DIRECT:
         rows = rows if isinstance(rows, list) else list(rows)
-        quick = _quick_rows(rows, at_processor)
-        if not any(map(_is, _NONES, quick)):  # identity: no model __eq__ calls
-            return quick  # type: ignore[return-value]  # no None in it
+        values, plain = _quick_values(rows, at_processor)
+        if plain:
+            return _build_all(values)  # type: ignore[arg-type]  # no None in it
+        quick = [None if v is None else _built(v) for v in values]
     else:
         quick = []
     out: list[AuditEntry] = []
@@ -319,10 +323,11 @@ def entries_from_rows(
     return out
 
 
-_is: Final = operator.is_
-_NONES: Final = itertools.repeat(None)
 _FIELDS_SET: Final[set[str]] = set(_ORDER)  # copied: each entry owns its set
 _fromiso: Final = datetime.fromisoformat
+_combine: Final = datetime.combine
+"""``combine(stamp, stamp.time(), tz)`` is ``stamp.replace(tzinfo=tz)`` for a naive
+datetime (time's fold kept), a seventh of its cost (no keyword parsing)."""
 
 
 # Column types of a plain row in model field order: exact types (a bool is not
@@ -376,31 +381,81 @@ _COMMON: list[type] = []
 than hashing a tuple of 19 types for :data:`_SHAPES`)."""
 
 
+_uuids: dict[str | None, UUID | None] = {None: None}
+"""Request ids read before: canonical UUID text to its (immutable) UUID, and
+None to None; filled by :func:`_slow_values`, emptied when it grows too big."""
+_role_tuples: dict[str, tuple[str, ...]] = {}
+"""Roles texts read before that are lists of text: text to tuple (immutable)."""
+_KIND_OR_NONE: Final[dict[str | None, RequestKind | None]] = {
+    None: None,
+    **{k.value: k for k in RequestKind},
+}
+"""A request kind's text to the kind, and None (no kind) to None."""
+
+
 def _quick_rows(
     rows: Iterable[Sequence[Any]], at_processor: Any
 ) -> list[AuditEntry | None]:
-    """:func:`_plain` and :func:`_construct` of each row, in one loop.
+    """:func:`_plain` and :func:`_construct` of each row.
 
-    The same checks on local names (no dict per check, no call per row); None in
-    place of a row that is unusual or is not 19 columns long.
+    None in place of a row that is unusual or is not 19 columns long. The
+    entries are made after the loop, each step over all of them at once (C
+    loops: no Python call per entry and step).
+    """
+    values, plain = _quick_values(rows, at_processor)
+    if not plain:
+        return [None if v is None else _built(v) for v in values]
+    return _build_all(values)  # type: ignore[arg-type, return-value]  # no None
+
+
+def _build_all(values: list[dict[str, Any]]) -> list[AuditEntry]:
+    """:func:`_built` of each, a step at a time over all of them (C loops)."""
+    count = len(values)
+    entries: list[AuditEntry] = list(map(_new, repeat(AuditEntry, count)))
+    # each setter returns None: any() runs the map to its end, in C
+    any(map(_set_dict, entries, values))
+    any(map(_set_fields, entries, map(_copy_set, repeat(_FIELDS_SET, count))))
+    any(map(_set_extra, entries, repeat(None, count)))
+    any(map(_set_private, entries, repeat(None, count)))
+    return entries
+
+
+def _built(values: dict[str, Any]) -> AuditEntry:
+    """The entry of one row's values (what :func:`_quick_rows` makes of them)."""
+    entry = _new(AuditEntry)
+    _set_dict(entry, values)
+    _set_fields(entry, _FIELDS_SET.copy())
+    _set_extra(entry, None)
+    _set_private(entry, None)
+    return entry
+
+
+def _quick_values(
+    rows: Iterable[Sequence[Any]], at_processor: Any, fill: bool = True
+) -> tuple[list[dict[str, Any] | None], bool]:
+    """The validated values of each row (None: unusual), and whether none was.
+
+    The row's types are checked at once against the last plain shape; values
+    seen before come from dicts filled by :func:`_slow_values` (a subscript in
+    a ``try``: no call per value), which reads every row one of them misses
+    (with ``fill`` False such a row is None).
     """
     shapes = _SHAPES
     common = _COMMON
     event_of = _EVENT_OF
-    kind_of = _KIND_OF
-    uuid_of = _uuid
-    roles_of = _roles
+    kind_of = _KIND_OR_NONE
+    uuids = _uuids
+    roles_of = _role_tuples
     payloads = _payloads
     marks = _AT_MARKS
+    marked = _AT_MARKED
+    utc = "+00:00"
     fromiso = _fromiso
-    new = _new
-    model = AuditEntry
-    set_dict = _set_dict
-    set_fields = _set_fields
-    set_extra = _set_extra
-    set_private = _set_private
-    fields = _FIELDS_SET
-    out: list[AuditEntry | None] = []
+    combine = _combine
+    utc_zone = UTC
+    slow = _slow_values
+    plain = True
+    out: list[dict[str, Any] | None] = []
     append = out.append
     for row in rows:
         kinds = list(map(type, row))  # one C loop instead of a check per column
@@ -411,6 +466,7 @@ def _quick_rows(
                 fits = _learn_shape(shape)
             if not fits:
                 append(None)
+                plain = False
                 continue
             common[:] = kinds
         (
@@ -434,59 +490,50 @@ def _quick_rows(
             canon_version,
             hash_alg,
         ) = row
-        event = event_of.get(event)
-        if event is None:
-            append(None)
+        try:
+            event = event_of[event]
+            kind = kind_of[kind]
+            rid = uuids[rid]
+            roles = roles_of[roles_text]
+        except KeyError:  # a value not seen before, or unusual
+            found = slow(row, at_processor) if fill else None
+            if found is None:
+                plain = False
+            append(found)
             continue
-        if kind is not None:
-            kind = kind_of.get(kind)
-            if kind is None:
-                append(None)
-                continue
-        if rid is not None:
-            rid = uuid_of(rid)
-            if rid is None:
-                append(None)
-                continue
         if kinds[12] is str:  # SQLite text from the raw driver: _sqlite_at inlined
-            if len(at) != 26 or at[4:20:3] != marks or not at.isascii():
+            if len(at) != 26 or at[marked] != marks or not at.isascii():
                 append(None)
+                plain = False
                 continue
             try:  # parsing "+00:00" gives UTC itself, faster than .replace(tzinfo=)
-                at = fromiso(at + "+00:00")
+                at = fromiso(at + utc)
             except ValueError:
                 append(None)
+                plain = False
                 continue
         elif at.tzinfo is None:  # a datetime (the shape says so): naive UTC
-            at = at.replace(tzinfo=UTC)
+            # at.replace(tzinfo=UTC) (fold and all), without its argument parsing
+            at = combine(at, at.time(), utc_zone)
         else:
             at = _time(at, at_processor)
             if at is None:
                 append(None)
+                plain = False
                 continue
-        try:
-            roles = roles_of(roles_text)
-        except RecursionError:  # deeply nested JSON: validation decides
-            append(None)
-            continue
-        if roles is None:
-            append(None)
-            continue
-        found = payloads.get(payload_text)
-        if found is not None:
-            payload = found.copy()  # each entry owns its dict
+        payload = payloads.get(payload_text)
+        if payload is not None:
+            payload = payload.copy()  # each entry owns its dict
         else:
             try:
                 payload = _payload(payload_text)
             except (ValueError, TypeError, RecursionError):
-                append(None)
-                continue
+                payload = None
             if type(payload) is not dict:
                 append(None)
+                plain = False
                 continue
-        entry = new(model)
-        set_dict(
-            entry,
+        append(
             {
                 "ledger": ledger,
                 "seq": seq,
@@ -507,13 +554,44 @@ def _quick_rows(
                 "hash": hash_,
                 "canon_version": canon_version,
                 "hash_alg": hash_alg,
-            },
+            }
         )
-        set_fields(entry, fields.copy())
-        set_extra(entry, None)
-        set_private(entry, None)
-        append(entry)
-    return out
+    return out, plain
+
+
+def _slow_values(row: Sequence[Any], at_processor: Any) -> dict[str, Any] | None:
+    """:func:`_quick_values` of one plain-shaped row, filling its value dicts.
+
+    The event, kind, request id and roles are each looked up with a check (the
+    request id's UUID and the roles' tuple remembered when they read plainly);
+    None when one of them is unusual.
+    """
+    event = _EVENT_OF.get(row[2])
+    kind = row[5]
+    if event is None or (kind is not None and kind not in _KIND_OF):
+        return None
+    rid = row[3]
+    if rid is not None and rid not in _uuids:
+        found = _uuid(rid)
+        if found is None:
+            return None
+        if len(_uuids) >= _CACHE_MAX:
+            _uuids.clear()
+        _uuids[rid] = found
+    _uuids[None] = None
+    roles_text = row[11]
+    if roles_text not in _role_tuples:
+        try:
+            roles = _roles(roles_text)
+        except RecursionError:  # deeply nested JSON: validation decides
+            return None
+        if roles is None:
+            return None
+        if len(_role_tuples) >= _CACHE_MAX:
+            _role_tuples.clear()
+        _role_tuples[roles_text] = roles
+    values, plain = _quick_values((row,), at_processor, fill=False)
+    return values[0] if plain else None
 
 
 # BaseModel's own slots, set through their descriptors (what object.__setattr__
@@ -523,6 +601,7 @@ _set_dict: Final = BaseModel.__dict__["__dict__"].__set__
 _set_fields: Final = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra: Final = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private: Final = BaseModel.__dict__["__pydantic_private__"].__set__
+_copy_set: Final = set.copy
 
 
 def _plain(m: dict[str, Any], at_processor: Any) -> bool:
@@ -600,14 +679,14 @@ class _Prepared:
 
     def args(self, params: dict[str, Any]) -> Any:
         """The driver's parameters: values processed as SQLAlchemy would."""
-        processors = self.processors
-        values = {
-            k: (processors[k](v) if k in processors and v is not None else v)
-            for k, v in params.items()
-        }
+        values = params.copy()
+        for name, process in self.processors.items():
+            value = values.get(name)
+            if value is not None:
+                values[name] = process(value)
         values.update(self.fixed)
         names = self.names
-        return values if names is None else tuple(values[n] for n in names)
+        return values if names is None else tuple(map(values.__getitem__, names))
 
 
 @functools.lru_cache(maxsize=256)
@@ -637,13 +716,60 @@ def _prepared(
         if not bind.required and bind.callable is None
     }
     fixed = {k: processors[k](v) if k in processors else v for k, v in fixed.items()}
+    processors = {
+        name: _utc_text
+        if _is_sqlite_utc(compiled.binds[name].type, dialect)
+        else process
+        for name, process in processors.items()
+    }
     return _Prepared(
         str(compiled),
         None if names is None else tuple(names),
-        dict(processors),
+        processors,
         fixed,
         _at_processor(table, dialect),
     )
+
+
+_SQLITE_DATETIME_FORMAT: Final = (
+    "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d"
+    ".%(microsecond)06d"
+)
+"""SQLAlchemy's default storage format of SQLite datetimes (what
+:func:`_utc_text` writes)."""
+
+
+def _is_sqlite_utc(kind: Any, dialect: sa.Dialect) -> bool:
+    """Whether a bind of type ``kind`` may use :func:`_utc_text` on ``dialect``.
+
+    A :class:`~.types.UtcDateTime` on SQLite whose datetime is stored in the
+    default format (the tables' own type; anything else keeps SQLAlchemy's
+    processor).
+    """
+    if type(kind) is not UtcDateTime or dialect.name != "sqlite":
+        return False
+    impl = kind.load_dialect_impl(dialect)
+    return (
+        type(impl) is sqlite.DATETIME
+        and getattr(impl, "_storage_format", None) == _SQLITE_DATETIME_FORMAT
+    )
+
+
+def _utc_text(value: datetime) -> str:
+    """SQLAlchemy's bind processing of an aware datetime for a SQLite UtcDateTime.
+
+    ``UtcDateTime.process_bind_param`` (refuse naive, convert to naive UTC) and
+    then SQLite's ``DATETIME`` text in its default format, which for a datetime
+    is its ISO form with a space and six fraction digits (pinned by tests
+    against SQLAlchemy's own processor), without building the format's dict.
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("naive datetime given to a UTC column")
+    utc = value.astimezone(UTC)
+    # str() of the naive datetime is its ISO form with a space; it leaves out a
+    # zero fraction (replace() and isoformat()'s arguments cost more than this)
+    text = str(_combine(utc, utc.time()))
+    return text if len(text) == 26 else text + ".000000"
 
 
 def run_entries(

@@ -97,15 +97,16 @@ class RawLease:
                 fairy.invalidate(exc)
         return classify(exc, disconnected=gone)
 
-    def release(self) -> None:
+    def release(self, pid: int | None = None) -> None:
         """Park the connection for the next single read, or give it back to the pool.
 
         Parked (cursor and all) only when the statement left no transaction open
         and the connection is still valid; else the cursor is closed and the
-        connection goes back to the pool (reset there).
+        connection goes back to the pool (reset there). ``pid``: this process's
+        id when the caller knows it (see :meth:`Parking.park`).
         """
         parking = self.parking
-        if parking is not None and self._fairy is not None and parking.park(self):
+        if parking is not None and self._fairy is not None and parking.park(self, pid):
             return
         self.give_back()
 
@@ -181,8 +182,12 @@ class Parking:
         self._closed = False
         weakref.finalize(self, _drain, self._slot, self._pid, engine)
 
-    def take(self) -> RawLease | None:
-        """The parked lease, now the caller's; None when there is none to take."""
+    def take(self, pid: int | None = None) -> RawLease | None:
+        """The parked lease, now the caller's; None when there is none to take.
+
+        ``pid``: this process's id when the caller has just read it (the store's
+        fork check), saving a system call; else it is read here.
+        """
         slot = self._slot
         if not slot or not self._lock.acquire(blocking=False):
             return None
@@ -192,7 +197,7 @@ class Parking:
             self._lock.release()
         if leased is None:
             return None
-        if os.getpid() != self._pid:
+        if (os.getpid() if pid is None else pid) != self._pid:
             _inherited.append(leased)  # a forked child's: see _inherited
             return None
         if leased.pool is not self._engine.pool:
@@ -201,11 +206,14 @@ class Parking:
         leased.parking = self
         return leased
 
-    def park(self, leased: RawLease) -> bool:
-        """Keep ``leased`` for the next read; False when it must go to the pool."""
+    def park(self, leased: RawLease, pid: int | None = None) -> bool:
+        """Keep ``leased`` for the next read; False when it must go to the pool.
+
+        ``pid`` as in :meth:`take`.
+        """
         if (
             self._closed
-            or os.getpid() != self._pid
+            or (os.getpid() if pid is None else pid) != self._pid
             or leased.pool is not self._engine.pool
             or not leased.idle()
         ):
@@ -250,7 +258,9 @@ def _drain(slot: list[RawLease], pid: int, engine: Any) -> None:
                 leased.discard()
 
 
-def lease(store: Any, parking: Parking | None = None) -> RawLease | None:
+def lease(
+    store: Any, parking: Parking | None = None, pid: int | None = None
+) -> RawLease | None:
     """A raw connection for one SELECT on ``store``; None where it must not be used.
 
     The connection parked in ``parking`` when there is one to take, else one
@@ -259,14 +269,15 @@ def lease(store: Any, parking: Parking | None = None) -> RawLease | None:
     SQLite runs the SELECT outside a transaction (its driver connection is in
     autocommit mode); PostgreSQL's psycopg connection is switched to autocommit
     for the statement (a local setting: no round trip) and back before it
-    returns to the pool. Other dialects: None.
+    returns to the pool. Other dialects: None. ``pid`` as in
+    :meth:`Parking.take`.
     """
     engine = store.engine
     dispatch = engine.dispatch
     if dispatch.before_cursor_execute or dispatch.after_cursor_execute:
         return None
     if parking is not None:
-        parked = parking.take()
+        parked = parking.take(pid)
         if parked is not None:
             return parked
     dialect = engine.dialect

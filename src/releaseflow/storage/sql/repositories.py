@@ -15,7 +15,7 @@ import operator
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -333,6 +333,10 @@ def _history_statement(table: sa.Table, requests: sa.Table) -> sa.Select[Any]:
 
 class SqlAudit:
     """The hash-chained audit ledgers and their head rows."""
+
+    exact_entries: Final = True
+    """:meth:`query` answers a fresh list of ``AuditEntry`` instances (so the
+    service builds its page without validating them again)."""
 
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow

@@ -711,6 +711,7 @@ class SqlSingleRead(SqlUnitOfWork):
     def __init__(self, store: SqlStore) -> None:
         super().__init__(store, write=False)
         self._lease: raw_reads.RawLease | None = None
+        self._pid_seen: int | None = None
         self._single_options: Mapping[str, Any] | None = None
         # the audit log made now: ``functools.cached_property`` takes a lock on
         # every first use (Python 3.11), which costs more than the repository
@@ -723,8 +724,12 @@ class SqlSingleRead(SqlUnitOfWork):
             return super().__enter__()
         self._single_options = options
         self._take_lock()
+        # the fork check just read this process's id into the store: the parking
+        # need not read it again (a system call), on the way in or out -- a fork
+        # meanwhile leaves this read in the parent
+        self._pid_seen = pid = store.pid
         try:
-            leased = raw_reads.lease(store, store.parking)
+            leased = raw_reads.lease(store, store.parking, pid)
         except BaseException:
             self._release_lock()
             raise
@@ -751,7 +756,7 @@ class SqlSingleRead(SqlUnitOfWork):
         self._fast = False
         try:
             if leased is not None:
-                leased.release()
+                leased.release(self._pid_seen)
         finally:
             self._release_lock()
 
@@ -1016,6 +1021,14 @@ class SqlStore:
         if self._closed:
             raise StorageError("the store is closed")
         return JoinedSqlStore(self, host)
+
+    @property
+    def pid(self) -> int:
+        """The id of the process the store's connections belong to.
+
+        After :meth:`check_fork`, this process's.
+        """
+        return self._pid
 
     def check_fork(self) -> None:
         """After ``fork()``, drop the parent's pooled connections (never share them)."""
