@@ -16,7 +16,7 @@ import marshal
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from itertools import repeat
+from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any, Final, cast
 from uuid import UUID
 
@@ -119,7 +119,7 @@ def iter_raw_rows(
 
 def _stream(driver: Any, sql: str, *, named: bool) -> Iterator[Sequence[Any]]:
     # rows straight out of the fetched batches: no generator frame per row
-    return itertools.chain.from_iterable(_batches(driver, sql, named=named))
+    return chain.from_iterable(_batches(driver, sql, named=named))
 
 
 def _batches(driver: Any, sql: str, *, named: bool) -> Iterator[list[Sequence[Any]]]:
