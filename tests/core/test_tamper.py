@@ -217,16 +217,17 @@ def test_full_rewrite_passes_plain_verify_but_fails_keyed_anchor(
 
 
 def test_default_ledgers_name_the_request_ledger(clock: Clock) -> None:
-    """With 16 ledgers, tampering one request's entry names that request's ledger."""
-    from releaseflow.chain import ledger_for
+    """With the default ledgers, tampering one request's entry names its ledger."""
+    from releaseflow.chain import DEFAULT_LEDGER_COUNT, ledger_for
 
     flow = rf.ReleaseFlow(InMemoryStore(), clock=clock)
     flow.directory.bootstrap("admin", unit="agency")
     flow.directory.grant("comms.nguyen", "comms_officer", unit="agency", by="admin")
     request = new_inquiry(flow)
-    ledger = ledger_for(str(request.id), 16)
+    ledger = ledger_for(str(request.id), DEFAULT_LEDGER_COUNT)
     store = flow.store
     assert isinstance(store, InMemoryStore)
+    assert store.ledger_count == DEFAULT_LEDGER_COUNT
     entries = store._data.entries[ledger]
     index = next(i for i, e in enumerate(entries) if e.request_id == request.id)
     entries[index] = entries[index].model_copy(update={"actor": "mallory"})

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from ..chain import GENESIS_HASH, seal
+from ..chain import DEFAULT_LEDGER_COUNT, GENESIS_HASH, seal
 from ..exceptions import (
     ConflictError,
     NotFoundError,
@@ -577,7 +577,9 @@ class InMemoryUnitOfWork:
 class InMemoryStore:
     """Reference backend: dictionaries behind one lock. Data lives as long as it."""
 
-    def __init__(self, *, ledger_count: int = 16, busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self, *, ledger_count: int = DEFAULT_LEDGER_COUNT, busy_timeout: float = 30.0
+    ) -> None:
         if ledger_count < 1:
             raise ValidationError(
                 "ledger_count must be at least 1", field="ledger_count", rule="min"

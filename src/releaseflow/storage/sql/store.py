@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, CursorResult, Engine, Row
 from sqlalchemy.sql import Executable
 
-from ...chain import GENESIS_HASH
+from ...chain import DEFAULT_LEDGER_COUNT, GENESIS_HASH
 from ...exceptions import (
     ConflictError,
     StorageBusyError,
@@ -892,7 +892,7 @@ class SqlStore:
         table_prefix: str = "rf_",
         schema: str | None = None,
         migrate: bool = True,
-        ledger_count: int = 16,
+        ledger_count: int = DEFAULT_LEDGER_COUNT,
         busy_timeout: float = 5.0,
     ) -> SqlStore:
         """Open (and by default create or upgrade) a store.
