@@ -32,6 +32,7 @@ __all__ = [
     "AuditLog",
     "CalendarLog",
     "Directory",
+    "DirectoryMoved",
     "IdempotencyLog",
     "MediaRepository",
     "NoticeLog",
@@ -40,6 +41,14 @@ __all__ = [
     "Store",
     "UnitOfWork",
 ]
+
+
+class DirectoryMoved(Exception):  # noqa: N818 - a signal, never a caller's error
+    """A guessed directory version (``Directory.lock(guess=True)``) was not current.
+
+    Raised inside a unit of work before anything was written on the guess; the
+    engine then decides again on the directory as locked. Never leaves the engine.
+    """
 
 
 class RequestRepository(Protocol):
@@ -163,8 +172,18 @@ class Directory(Protocol):
         """Insert or replace an authorisation (by id)."""
         ...
 
-    def lock(self) -> int:
-        """Lock the directory for this unit of work; returns its version."""
+    def lock(self, *, guess: bool = False) -> int:
+        """Lock the directory for this unit of work; returns its version.
+
+        With ``guess`` a store may return, without reading it, the version it last
+        saw committed. It then confirms the guess before anything else reads the
+        directory and in the request compare-and-set (:meth:`confirm` confirms it at
+        once); a guess found stale raises :class:`DirectoryMoved`.
+        """
+        ...
+
+    def confirm(self) -> None:
+        """Confirm a guessed version (:meth:`lock`); raise ``DirectoryMoved`` if stale."""
         ...
 
     def bump(self) -> int:

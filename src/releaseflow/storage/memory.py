@@ -280,9 +280,12 @@ class _Directory:
         if self._uow.staged.directory_version is None:
             self.bump()
 
-    def lock(self) -> int:
+    def lock(self, *, guess: bool = False) -> int:
         staged = self._uow.staged.directory_version
         return self._uow.data.directory_version if staged is None else staged
+
+    def confirm(self) -> None:
+        return  # nothing is ever guessed
 
     def bump(self) -> int:
         self._uow.check_write()

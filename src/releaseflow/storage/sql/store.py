@@ -128,6 +128,9 @@ class SqlUnitOfWork:
         """Directory rows read under this unit of work's version lock."""
         self.directory_dirty = False
         """Whether this unit of work changed grants, authorisations or the version."""
+        self.directory_guess: int | None = None
+        """A directory version ``directory.lock(guess=True)`` took from the cache and
+        nothing has confirmed yet (see ``SqlDirectory.lock``)."""
 
     # -- ports (each repository made on first use) -----------------------------
 
@@ -668,7 +671,9 @@ class SqlUnitOfWork:
         if not self.joined:
             self.store.caches.publish(
                 self.heads_written,
-                None if self.directory_dirty else self.directory_seen,
+                None
+                if self.directory_dirty or self.directory_guess is not None
+                else self.directory_seen,
                 self.requests_written,
             )
         self._forget()
@@ -739,6 +744,7 @@ class SqlUnitOfWork:
             self.requests_written = {}
         self.directory_seen = None
         self.directory_dirty = False
+        self.directory_guess = None
 
 
 class SqlSingleRead(SqlUnitOfWork):
