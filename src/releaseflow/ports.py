@@ -44,10 +44,15 @@ __all__ = [
 
 
 class DirectoryMoved(Exception):  # noqa: N818 - a signal, never a caller's error
-    """A guessed directory version (``Directory.lock(guess=True)``) was not current.
+    """A guessed directory version was not current.
 
-    Raised inside a unit of work before anything was written on the guess; the
-    engine then decides again on the directory as locked. Never leaves the engine.
+    A :class:`Directory` may offer, besides :meth:`Directory.lock`, two optional
+    methods: ``lock_guessing() -> int``, which returns without reading it the
+    version the store last saw committed (confirmed before any other directory
+    read and by the request compare-and-set), and ``confirm()``, which confirms
+    it at once. A stale guess raises this, inside the unit of work and before
+    anything was written on it; the engine then decides again after
+    :meth:`Directory.lock`. It never leaves the engine.
     """
 
 
@@ -172,18 +177,8 @@ class Directory(Protocol):
         """Insert or replace an authorisation (by id)."""
         ...
 
-    def lock(self, *, guess: bool = False) -> int:
-        """Lock the directory for this unit of work; returns its version.
-
-        With ``guess`` a store may return, without reading it, the version it last
-        saw committed. It then confirms the guess before anything else reads the
-        directory and in the request compare-and-set (:meth:`confirm` confirms it at
-        once); a guess found stale raises :class:`DirectoryMoved`.
-        """
-        ...
-
-    def confirm(self) -> None:
-        """Confirm a guessed version (:meth:`lock`); raise ``DirectoryMoved`` if stale."""
+    def lock(self) -> int:
+        """Lock the directory for this unit of work; returns its version."""
         ...
 
     def bump(self) -> int:

@@ -710,8 +710,8 @@ class ReleaseFlow:
     ) -> tuple[TransitionSpec, Request, AuditEntry]:
         """Decide and write one transition (:meth:`fire`, in its unit of work).
 
-        ``guess``: the directory version may be the store's guess
-        (``Directory.lock``); a refusal is then given only once the guess is
+        ``guess``: the directory version may be the store's guess (see
+        ``ports.DirectoryMoved``); a refusal is then given only once the guess is
         confirmed, and a stale one raises ``DirectoryMoved`` before any write.
         """
         try:
@@ -732,9 +732,10 @@ class ReleaseFlow:
         except DirectoryMoved:
             raise
         except Exception as exc:
-            if guess and not isinstance(exc, StorageError):
+            confirm = getattr(uow.directory, "confirm", None) if guess else None
+            if confirm is not None and not isinstance(exc, StorageError):
                 # decided on a guessed directory: refused only if it was current
-                uow.directory.confirm()
+                confirm()
             if guessed and not isinstance(exc, (ConflictError, StorageError)):
                 # refused on the remembered request: if the stored one has
                 # moved on, the answer is the conflict, as an unguessed load
@@ -1018,9 +1019,15 @@ class ReleaseFlow:
     ) -> policy.PolicyContext:
         """Who ``actor`` is for ``request`` now (``now``: an instant already read).
 
-        ``guess``: see ``Directory.lock``.
+        ``guess``: the store's ``lock_guessing`` where it has one (see
+        ``ports.DirectoryMoved``).
         """
-        uow.directory.lock(guess=guess)
+        directory = uow.directory
+        guessing = getattr(directory, "lock_guessing", None) if guess else None
+        if guessing is not None:
+            guessing()
+        else:
+            directory.lock()
         if self._role_provider is not None:
             roles = self._provided_roles(actor, request.unit)
         else:

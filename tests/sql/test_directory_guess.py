@@ -1,6 +1,6 @@
 """A transition on SQLite guesses the directory version instead of reading it.
 
-``Directory.lock(guess=True)`` (``fire`` only) takes the version of the store's
+``SqlDirectory.lock_guessing`` (``fire`` only) takes the version of the store's
 directory snapshot; the request compare-and-set then matches only at that version,
 so the guess costs no statement. A guess another process made stale must give
 exactly the answer a read would have: a grant revoked elsewhere refuses, a grant

@@ -280,12 +280,9 @@ class _Directory:
         if self._uow.staged.directory_version is None:
             self.bump()
 
-    def lock(self, *, guess: bool = False) -> int:
+    def lock(self) -> int:
         staged = self._uow.staged.directory_version
         return self._uow.data.directory_version if staged is None else staged
-
-    def confirm(self) -> None:
-        return  # nothing is ever guessed
 
     def bump(self) -> int:
         self._uow.check_write()

@@ -159,7 +159,7 @@ class SqlRequests:
             if not store.version_check:
                 cas = driver.request_blind
             elif guessed is not None:
-                # and only at the guessed directory version (see SqlDirectory.lock)
+                # and only at the guessed directory version (SqlDirectory.lock_guessing)
                 params["b_dir"] = guessed
                 cas = driver.request_cas_slim_dir if slim else driver.request_cas_dir
             else:
@@ -768,25 +768,29 @@ class SqlDirectory:
         if changed.rowcount == 0:
             self._uow.run(sa.insert(a).values(id=key, **values))
 
-    def lock(self, *, guess: bool = False) -> int:
+    def lock(self) -> int:
         """Share-lock the directory row for this transaction; return its version.
 
         (SQLite: a write unit of work holds the database write lock already; a
         read-only one reads one snapshot.)
+        """
+        return self._lock()
 
-        With ``guess``, a SQLite write unit of work on the raw path takes the
-        version of the store's directory snapshot without a query: its grants and
+    def lock_guessing(self) -> int:
+        """:meth:`lock`, or on SQLite the version of the store's snapshot, unread.
+
+        A SQLite write unit of work on the raw path takes the version of the
+        store's directory snapshot without a query: its grants and
         authorisations are then served from that snapshot, a directory read that
         needs the database confirms the version first, and the request
         compare-and-set matches only at it (one statement fewer per transition).
         A stale guess raises :class:`~releaseflow.ports.DirectoryMoved` (nothing
-        was written on it); the engine then decides again after a plain lock.
+        was written on it); the engine then decides again after :meth:`lock`.
         """
         uow = self._uow
         store = uow.store
         if (
-            guess
-            and store.is_sqlite
+            store.is_sqlite
             and uow._raw is not None
             and not uow.directory_dirty
             and store.version_check
@@ -802,7 +806,7 @@ class SqlDirectory:
         return self._lock()
 
     def confirm(self) -> None:
-        """Read the version a guessing :meth:`lock` took; ``DirectoryMoved`` if stale."""
+        """Read the version :meth:`lock_guessing` took; ``DirectoryMoved`` if stale."""
         guessed = self._uow.directory_guess
         if guessed is None:
             return

@@ -129,8 +129,8 @@ class SqlUnitOfWork:
         self.directory_dirty = False
         """Whether this unit of work changed grants, authorisations or the version."""
         self.directory_guess: int | None = None
-        """A directory version ``directory.lock(guess=True)`` took from the cache and
-        nothing has confirmed yet (see ``SqlDirectory.lock``)."""
+        """A directory version ``directory.lock_guessing()`` took from the cache and
+        nothing has confirmed yet (see ``SqlDirectory.lock_guessing``)."""
 
     # -- ports (each repository made on first use) -----------------------------
 
