@@ -732,7 +732,14 @@ class ReleaseFlow:
         except DirectoryMoved:
             raise
         except Exception as exc:
-            confirm = getattr(uow.directory, "confirm", None) if guess else None
+            directory = uow.directory
+            # the guessing protocol's confirm only: a store without
+            # lock_guessing never guessed (its confirm, if any, is its own)
+            confirm = (
+                getattr(directory, "confirm", None)
+                if guess and hasattr(directory, "lock_guessing")
+                else None
+            )
             if confirm is not None and not isinstance(exc, StorageError):
                 # decided on a guessed directory: refused only if it was current
                 confirm()
