@@ -32,6 +32,7 @@ __all__ = [
     "AuditLog",
     "CalendarLog",
     "Directory",
+    "DirectoryMoved",
     "IdempotencyLog",
     "MediaRepository",
     "NoticeLog",
@@ -40,6 +41,19 @@ __all__ = [
     "Store",
     "UnitOfWork",
 ]
+
+
+class DirectoryMoved(Exception):  # noqa: N818 - a signal, never a caller's error
+    """A guessed directory version was not current.
+
+    A :class:`Directory` may offer, besides :meth:`Directory.lock`, two optional
+    methods: ``lock_guessing() -> int``, which returns without reading it the
+    version the store last saw committed (confirmed before any other directory
+    read and by the request compare-and-set), and ``confirm()``, which confirms
+    it at once. A stale guess raises this, inside the unit of work and before
+    anything was written on it; the engine then decides again after
+    :meth:`Directory.lock`. It never leaves the engine.
+    """
 
 
 class RequestRepository(Protocol):

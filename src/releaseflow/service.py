@@ -51,7 +51,7 @@ from .models import (
     content_hash_of,
     parse,
 )
-from .ports import Store, UnitOfWork
+from .ports import DirectoryMoved, Store, UnitOfWork
 from .scheduling import CalendarChange, SweepReport
 from .text import MAX_SHORT, canonical_actor_id, clean_json, clean_text
 from .tracking import DeadlinePlanner, DeadlineView
@@ -678,43 +678,89 @@ class ReleaseFlow:
             if replay is not None:
                 return replay
             request, guessed = self._load_known(uow, rid, expected_version)
-            try:
-                compiled = self._compiled(request)
-                spec, dest = compiled.resolve(request.state, name)
-                ctx = self._context(uow, who, request)
-                policy.raise_first(
-                    policy.evaluate(compiled.definition, spec, ctx, request),
-                    actor=who,
-                    trigger=name,
-                )
-                updated, event = self._apply(
-                    compiled.definition, spec, dest, request, ctx, data
-                )
-                deadlines = self._planner.on_transition(
-                    compiled.definition, spec, request, updated, data, ctx.now
-                )
-            except Exception as exc:
-                if guessed and not isinstance(exc, (ConflictError, StorageError)):
-                    # refused on the remembered request: if the stored one has
-                    # moved on, the answer is the conflict, as an unguessed load
-                    self._load(uow, rid, expected_version, hook=False)
-                raise
-            if deadlines != updated.deadlines:
-                updated = updated.model_copy(update={"deadlines": deadlines})
-            entry = self._write(
-                uow,
-                request,
-                updated,
-                event=event,
-                actor=who,
-                ctx=ctx,
-                trigger=name,
-                payload={**data, **_deadline_changes(request, updated)},
-            )
+            # the store may guess the directory version (one read fewer); a stale
+            # guess is found before anything is written, and decided again
+            guess = True
+            while True:
+                try:
+                    spec, updated, entry = self._fire_once(
+                        uow, request, guessed, name, who, data, expected_version, guess
+                    )
+                except DirectoryMoved:
+                    if not guess:
+                        raise
+                    guess = False
+                    continue
+                break
             self._remember(uow, key, who, fingerprint, updated, entry)
             self._commit(uow)
         self._after_fire(spec, updated, entry)
         return updated
+
+    def _fire_once(
+        self,
+        uow: UnitOfWork,
+        request: Request,
+        guessed: bool,
+        name: str,
+        who: str,
+        data: dict[str, Any],
+        expected_version: int | None,
+        guess: bool,
+    ) -> tuple[TransitionSpec, Request, AuditEntry]:
+        """Decide and write one transition (:meth:`fire`, in its unit of work).
+
+        ``guess``: the directory version may be the store's guess (see
+        ``ports.DirectoryMoved``); a refusal is then given only once the guess is
+        confirmed, and a stale one raises ``DirectoryMoved`` before any write.
+        """
+        try:
+            compiled = self._compiled(request)
+            spec, dest = compiled.resolve(request.state, name)
+            ctx = self._context(uow, who, request, guess=guess)
+            policy.raise_first(
+                policy.evaluate(compiled.definition, spec, ctx, request),
+                actor=who,
+                trigger=name,
+            )
+            updated, event = self._apply(
+                compiled.definition, spec, dest, request, ctx, data
+            )
+            deadlines = self._planner.on_transition(
+                compiled.definition, spec, request, updated, data, ctx.now
+            )
+        except DirectoryMoved:
+            raise
+        except Exception as exc:
+            directory = uow.directory
+            # the guessing protocol's confirm only: a store without
+            # lock_guessing never guessed (its confirm, if any, is its own)
+            confirm = (
+                getattr(directory, "confirm", None)
+                if guess and hasattr(directory, "lock_guessing")
+                else None
+            )
+            if confirm is not None and not isinstance(exc, StorageError):
+                # decided on a guessed directory: refused only if it was current
+                confirm()
+            if guessed and not isinstance(exc, (ConflictError, StorageError)):
+                # refused on the remembered request: if the stored one has
+                # moved on, the answer is the conflict, as an unguessed load
+                self._load(uow, rid=request.id, expected=expected_version, hook=False)
+            raise
+        if deadlines != updated.deadlines:
+            updated = updated.model_copy(update={"deadlines": deadlines})
+        entry = self._write(
+            uow,
+            request,
+            updated,
+            event=event,
+            actor=who,
+            ctx=ctx,
+            trigger=name,
+            payload={**data, **_deadline_changes(request, updated)},
+        )
+        return spec, updated, entry
 
     def _apply(
         self,
@@ -976,9 +1022,19 @@ class ReleaseFlow:
         request: Request,
         *,
         now: datetime | None = None,
+        guess: bool = False,
     ) -> policy.PolicyContext:
-        """Who ``actor`` is for ``request`` now (``now``: an instant already read)."""
-        uow.directory.lock()
+        """Who ``actor`` is for ``request`` now (``now``: an instant already read).
+
+        ``guess``: the store's ``lock_guessing`` where it has one (see
+        ``ports.DirectoryMoved``).
+        """
+        directory = uow.directory
+        guessing = getattr(directory, "lock_guessing", None) if guess else None
+        if guessing is not None:
+            guessing()
+        else:
+            directory.lock()
         if self._role_provider is not None:
             roles = self._provided_roles(actor, request.unit)
         else:

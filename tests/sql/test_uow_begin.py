@@ -297,3 +297,149 @@ def test_after_the_connection_ends_a_transaction_a_driver_statement_begins_one(
         assert uow.fast_rowcount(bump, {}) == 1  # and the cursor writes in it
         # leaves without commit
     assert _version(store) == before + (1 if end == "commit" else 0)
+
+
+# -- SQLite: a write unit of work parks its idle connection -------------------
+
+
+@pytest.fixture(name="sqlite_flow")
+def _sqlite_flow(tmp_path: Path) -> Iterator[rf.ReleaseFlow]:
+    """A staffed flow on a SQLite file store (the one that parks connections)."""
+    store = SqlStore.open(f"sqlite:///{tmp_path / 'parked.db'}")
+    flow = staff(rf.ReleaseFlow(store, clock=Clock()))
+    yield flow
+    store.close()
+
+
+class _PoolTraffic:
+    """Checkouts, checkins and invalidations of an engine's pool while attached."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.checkouts = 0
+        self.checkins = 0
+        self.invalidated = 0
+
+    def _checkout(self, *_: Any) -> None:
+        self.checkouts += 1
+
+    def _checkin(self, *_: Any) -> None:
+        self.checkins += 1
+
+    def _invalidate(self, *_: Any) -> None:
+        self.invalidated += 1
+
+    def __enter__(self) -> _PoolTraffic:
+        sa.event.listen(self.engine, "checkout", self._checkout)
+        sa.event.listen(self.engine, "checkin", self._checkin)
+        sa.event.listen(self.engine, "invalidate", self._invalidate)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        sa.event.remove(self.engine, "checkout", self._checkout)
+        sa.event.remove(self.engine, "checkin", self._checkin)
+        sa.event.remove(self.engine, "invalidate", self._invalidate)
+
+
+def _directory_version(store: SqlStore) -> int:
+    with store.unit_of_work(write=False) as uow:
+        return uow.directory.lock()
+
+
+def test_committed_writes_reuse_one_parked_connection(
+    sqlite_flow: rf.ReleaseFlow,
+) -> None:
+    """A committed write leaves no transaction: its connection is parked, reused."""
+    store = sqlite_flow.store
+    assert isinstance(store, SqlStore)
+    request = sqlite_flow.fire(
+        new_inquiry(sqlite_flow).id, "triage", actor="spoke.tran"
+    )
+    # (an actor's first fire reads its grants through SQLAlchemy: the store's
+    # cache of them serves the next ones, which run on the raw path)
+    for trigger in ("request_information", "information_received"):
+        request = sqlite_flow.fire(request.id, trigger, actor="coord.bui")
+    pool: Any = store.engine.pool
+    assert pool.checkedout() == 1  # parked by the last write
+    with _PoolTraffic(store.engine) as seen:
+        for _ in range(3):
+            request = sqlite_flow.fire(
+                request.id,
+                TOGGLE[request.state],
+                actor="coord.bui",
+                expected_version=request.version,
+            )
+    assert (seen.checkouts, seen.checkins) == (0, 0)
+    assert pool.checkedout() == 1
+    assert sqlite_flow.get(request.id) == request
+    assert sqlite_flow.audit.verify().ok
+    with _PoolTraffic(store.engine) as closing:
+        store.close()
+    assert closing.checkins == 1  # the store's close gives it back
+
+
+def _raw_bump(uow: Any) -> None:
+    """Advance the directory version on the unit of work's raw cursor."""
+    table = uow.tables.directory.name
+    sql = f"UPDATE {table} SET version = version + 1"
+    assert uow.fast_select(sql, (), names=["none"]) is not None
+
+
+def _give_up_after_a_write(store: SqlStore) -> None:
+    with store.unit_of_work() as uow:
+        _raw_bump(uow)
+        raise RuntimeError("the caller gives up")
+
+
+def _park_one(store: SqlStore) -> None:
+    """Commit a raw-path write unit of work (which parks its connection)."""
+    with store.unit_of_work() as uow:
+        uow.directory.lock()
+        uow.commit()
+    assert store.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+
+
+def test_a_failed_write_is_rolled_back_not_parked(
+    sqlite_flow: rf.ReleaseFlow,
+) -> None:
+    """An open transaction goes back to the pool, rolled back; nothing is kept."""
+    store = sqlite_flow.store
+    assert isinstance(store, SqlStore)
+    before = _directory_version(store)
+    pool: Any = store.engine.pool
+    _park_one(store)
+    with _PoolTraffic(store.engine) as seen:
+        with pytest.raises(RuntimeError):
+            _give_up_after_a_write(store)
+        assert (seen.checkouts, seen.checkins) == (0, 1)  # the parked one
+        assert pool.checkedout() == 0
+        # written after a commit and not committed: rolled back, not parked
+        with store.unit_of_work() as uow:
+            uow.directory.lock()
+            uow.commit()
+            _raw_bump(uow)
+        assert (seen.checkouts, seen.checkins) == (1, 2)
+        assert pool.checkedout() == 0
+    assert _directory_version(store) == before
+    # a committed write parks again, and the write that takes it begins cleanly
+    for _ in range(2):
+        with store.unit_of_work() as uow:
+            _raw_bump(uow)
+            uow.commit()
+        assert pool.checkedout() == 1
+    assert _directory_version(store) == before + 2
+
+
+def test_a_parked_write_connection_of_a_disposed_pool_is_closed(
+    sqlite_flow: rf.ReleaseFlow,
+) -> None:
+    store = sqlite_flow.store
+    assert isinstance(store, SqlStore)
+    request = new_inquiry(sqlite_flow)
+    _park_one(store)
+    with _PoolTraffic(store.engine) as seen:
+        store.engine.dispose()
+        request = sqlite_flow.fire(request.id, "triage", actor="spoke.tran")
+        assert seen.invalidated == 1  # the old pool's connection, closed
+    assert sqlite_flow.get(request.id) == request
+    _park_one(store)  # the new pool's connection is parked

@@ -87,6 +87,10 @@ class StoreCaches:
             return snapshot
         return None
 
+    def current_directory(self) -> DirectorySnapshot | None:
+        """The newest directory snapshot this process saw committed, if any."""
+        return self._directory
+
     def note_head(self, *, stale: bool) -> None:
         """Record whether a cached head was stale (drives the optimistic append)."""
         self.head_misses = self.head_misses * 0.9 + (0.1 if stale else 0.0)

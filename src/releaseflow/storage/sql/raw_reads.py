@@ -122,6 +122,16 @@ class RawLease:
             return dbapi.isolation_level is None and not dbapi.in_transaction
         return bool(dbapi.autocommit) and dbapi.info.transaction_status == 0
 
+    def detach(self) -> tuple[Any, Any]:
+        """The pooled connection and its cursor, now the caller's (the lease is spent).
+
+        A write unit of work takes a parked connection this way, and parks it
+        again in a new lease when it ends idle (``SqlUnitOfWork``).
+        """
+        fairy, self._fairy = self._fairy, None
+        cursor, self.cursor = self.cursor, None
+        return fairy, cursor
+
     def discard(self) -> None:
         """Close the connection for good (it never goes back to a pool)."""
         fairy, self._fairy = self._fairy, None

@@ -78,6 +78,9 @@ class Statements:
     request_cas_locking: Any
     request_cas_slim: Any
     request_cas_slim_locking: Any
+    request_cas_dir: Any
+    """The compare-and-set, also only while the directory is at ``b_dir``."""
+    request_cas_slim_dir: Any
     request_blind: Any
     head_select: Any
     head_select_locked: Any
@@ -115,6 +118,12 @@ def build_statements(t: Tables) -> Statements:
     request_cas = sa.update(r).where(*cas_where).values(values)
     slim = {k: v for k, v in values.items() if k not in IDENTITY_FIELDS}
     request_cas_slim = sa.update(r).where(*cas_where).values(slim)
+    # the directory version as SqlDirectory.lock reads it (a missing row or NULL is
+    # 0), with literal constants: every parameter of the statement is the caller's
+    one: Any = sa.literal_column("1")
+    zero: Any = sa.literal_column("0")
+    version_now = sa.select(d.c.version).where(d.c.id == one).scalar_subquery()
+    dir_at = sa.func.coalesce(version_now, zero) == sa.bindparam("b_dir")
     return Statements(
         request_doc=sa.select(r.c.doc).where(r.c.id == sa.bindparam("id")),
         request_version=sa.select(r.c.version).where(r.c.id == sa.bindparam("id")),
@@ -123,6 +132,8 @@ def build_statements(t: Tables) -> Statements:
         request_cas_locking=_cas_locking_head(t, request_cas),
         request_cas_slim=request_cas_slim,
         request_cas_slim_locking=_cas_locking_head(t, request_cas_slim),
+        request_cas_dir=request_cas.where(dir_at),
+        request_cas_slim_dir=request_cas_slim.where(dir_at),
         request_blind=sa.update(r).where(r.c.id == sa.bindparam("b_id")).values(values),
         head_select=head_select,
         head_select_locked=head_select.with_for_update(),
@@ -291,6 +302,9 @@ class DriverStatements:
     request_cas_slim: DriverSql
     """The CAS without the :data:`IDENTITY_FIELDS` columns in its SET list."""
     request_cas_slim_locking: DriverSql | None
+    request_cas_dir: DriverSql
+    """The CAS that also matches only at the directory version ``b_dir``."""
+    request_cas_slim_dir: DriverSql
     request_blind: DriverSql
     directory_version: DriverSql
     directory_version_shared: DriverSql
@@ -409,6 +423,8 @@ def build_driver_statements(
             if dialect.name == "postgresql"
             else None
         ),
+        request_cas_dir=_driver_sql(sql.request_cas_dir, dialect, schema),
+        request_cas_slim_dir=_driver_sql(sql.request_cas_slim_dir, dialect, schema),
         request_blind=_driver_sql(sql.request_blind, dialect, schema),
         directory_version=_driver_sql(sql.directory_version, dialect, schema),
         directory_version_shared=_driver_sql(

@@ -12,7 +12,10 @@ engine has cursor-execute listeners, which then see every statement on SQLAlchem
 own path. On PostgreSQL that raw path sends the unit of work's own ``BEGIN`` (the
 psycopg connection is in autocommit mode until the transaction ends), in the same
 simple query as the first statement when that one takes no parameters: the
-directory lock of a transition, so it costs no round trip of its own.
+directory lock of a transition, so it costs no round trip of its own. On SQLite a
+write unit of work on that path takes the idle connection the store keeps parked
+(:class:`~.raw_reads.Parking`) and parks it again when it ends with no transaction
+open; anything else goes back to the pool, rolled back there.
 
 The store's caches (:class:`~.caches.StoreCaches`: requests, ledger heads, a
 directory snapshot) are filled only by units of work that committed their own
@@ -103,6 +106,8 @@ class SqlUnitOfWork:
         self._fast = False
         self._raw: Any = None
         """The pool's connection on the raw path (no SQLAlchemy ``Connection`` yet)."""
+        self._raw_pool: Any = None
+        """The pool the raw path's connection came from (parked again only there)."""
         self._raw_options: Mapping[str, Any] = {}
         self._raw_begun = False
         """Whether the raw path's own BEGIN is the open transaction."""
@@ -123,6 +128,9 @@ class SqlUnitOfWork:
         """Directory rows read under this unit of work's version lock."""
         self.directory_dirty = False
         """Whether this unit of work changed grants, authorisations or the version."""
+        self.directory_guess: int | None = None
+        """A directory version ``directory.lock_guessing()`` took from the cache and
+        nothing has confirmed yet (see ``SqlDirectory.lock_guessing``)."""
 
     # -- ports (each repository made on first use) -----------------------------
 
@@ -475,19 +483,36 @@ class SqlUnitOfWork:
         (:func:`~.engine.prepare_connection` runs on SQLAlchemy's path).
         """
         store = self.store
-        with translate():
-            raw: Any = store.engine.raw_connection()
+        raw: Any = None
+        cursor: Any = None
+        if self._write and store.is_sqlite and store.parking is not None:
+            # SQLite writes: the connection the last single read or write unit of
+            # work parked (idle, checked by releaseflow, of this process and pool).
+            # Not for reads: their BEGIN leaves a transaction for the exit's
+            # rollback, so they could never park it again (see _park)
+            leased = store.parking.take()
+            if leased is not None:
+                self._raw_pool = leased.pool
+                raw, cursor = leased.detach()
+        if raw is None:
+            self._raw_pool = store.engine.pool
+            with translate():
+                raw = store.engine.raw_connection()
         dbapi = raw.dbapi_connection
         if not raw.info.get(engines.READY) or (
             store.is_sqlite and dbapi.isolation_level is not None
         ):
+            if cursor is not None:
+                with contextlib.suppress(Exception):
+                    cursor.close()
             raw.close()
             return False
         self._raw = raw
         try:
             if store.is_sqlite:
                 dbapi.execute(options[engines.BEGIN_OPTION])
-            self._cursor = dbapi.cursor()
+            self._cursor = dbapi.cursor() if cursor is None else cursor
+            cursor = None
             if not store.is_sqlite:
                 # autocommit, so the BEGIN can travel with the first statement
                 # (a local switch, no round trip; refused with a transaction open)
@@ -497,6 +522,9 @@ class SqlUnitOfWork:
                     self._begin_sql = _PG_BEGIN
         except BaseException as exc:
             self._cursor = None
+            if cursor is not None:  # a parked connection's cursor, not yet used
+                with contextlib.suppress(Exception):
+                    cursor.close()
             error = self._driver_error(exc) if isinstance(exc, Exception) else None
             if not self._raw_lost:
                 with contextlib.suppress(Exception):
@@ -513,6 +541,29 @@ class SqlUnitOfWork:
         self._raw_options = options
         self._raw_begun = True
         self._fast = True
+        return True
+
+    def _park(self, cursor: Any) -> bool:
+        """SQLite: park the raw path's connection, with ``cursor``, for the next use.
+
+        Only a connection with no transaction open (committed, or nothing begun)
+        and still valid: there the pool's return would roll back nothing. The
+        parking refuses anything unusual (another connection parked, a fork, a
+        disposed pool, the store closed), which then goes back to the pool as
+        before. False (nothing done) when it is not this path's to park.
+        """
+        store = self.store
+        parking = store.parking
+        raw = self._raw
+        if parking is None or not store.is_sqlite or self._raw_lost:
+            return False
+        dbapi = raw.dbapi_connection
+        if dbapi is None or dbapi.in_transaction or not raw.is_valid:
+            return False
+        self._raw, self._raw_begun, self._begin_sql = None, False, None
+        raw_reads.RawLease(
+            raw, cursor, store.engine.dialect, None, parking, self._raw_pool
+        ).release()
         return True
 
     def _close_raw(self, exc_info: tuple[object, ...]) -> None:
@@ -547,17 +598,23 @@ class SqlUnitOfWork:
         self._forget()
         cursor, self._cursor = self._cursor, None
         self._fast = False
+        if conn is None and self._raw is not None:
+            try:
+                if cursor is None or exc_info[0] is not None or not self._park(cursor):
+                    if cursor is not None:
+                        try:  # noqa: SIM105 - hot path: contextlib.suppress costs a call
+                            cursor.close()
+                        except Exception:
+                            pass  # the rollback below reports
+                    self._close_raw(exc_info)
+            finally:
+                self._release_lock()
+            return
         if cursor is not None:
             try:  # noqa: SIM105 - hot path: contextlib.suppress costs a call
                 cursor.close()
             except Exception:
                 pass  # the rollback below reports
-        if conn is None and self._raw is not None:
-            try:
-                self._close_raw(exc_info)
-            finally:
-                self._release_lock()
-            return
         self._raw = None
         self._raw_lost = False
         self._raw_begun = False
@@ -614,7 +671,9 @@ class SqlUnitOfWork:
         if not self.joined:
             self.store.caches.publish(
                 self.heads_written,
-                None if self.directory_dirty else self.directory_seen,
+                None
+                if self.directory_dirty or self.directory_guess is not None
+                else self.directory_seen,
                 self.requests_written,
             )
         self._forget()
@@ -685,6 +744,7 @@ class SqlUnitOfWork:
             self.requests_written = {}
         self.directory_seen = None
         self.directory_dirty = False
+        self.directory_guess = None
 
 
 class SqlSingleRead(SqlUnitOfWork):
