@@ -9,48 +9,18 @@ added elsewhere allows, and nothing is written on the stale decision.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import releaseflow as rf
 from releaseflow.exceptions import ConflictError, NotPermittedError
-from releaseflow.storage.sql import SqlStore
 from releaseflow.storage.sql.repositories import SqlDirectory
-from tests.conftest import Clock, new_inquiry, staff
-
-TOGGLE = {"drafting": "request_information", "gathering": "information_received"}
-
-
-@pytest.fixture(name="two_flows")
-def _two_flows(tmp_path: Path) -> Iterator[tuple[rf.ReleaseFlow, rf.ReleaseFlow]]:
-    """Two stores (two processes' worth of caches) on one SQLite file."""
-    url = f"sqlite:///{tmp_path / 'guess.db'}"
-    here = SqlStore.open(url)
-    there = SqlStore.open(url, migrate=False)
-    clock = Clock()
-    yield staff(rf.ReleaseFlow(here, clock=clock)), rf.ReleaseFlow(there, clock=clock)
-    there.close()
-    here.close()
-
-
-def _toggle(flow: rf.ReleaseFlow, request: rf.Request, actor: str) -> rf.Request:
-    return flow.fire(
-        request.id,
-        TOGGLE[request.state],
-        actor=actor,
-        expected_version=request.version,
-    )
-
-
-def _warm(flow: rf.ReleaseFlow, actor: str = "coord.bui") -> rf.Request:
-    """A request toggled by ``actor`` until the store's caches serve the fire."""
-    request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
-    for _ in range(3):
-        request = _toggle(flow, request, actor)
-    return request
+from tests.sql.guessing import (
+    toggle,
+    two_flows_fixture,  # noqa: F401  (the two_flows fixture)
+    warm,
+)
 
 
 @pytest.fixture(name="reads")
@@ -72,10 +42,10 @@ def test_a_warm_transition_reads_no_directory_version(
     two_flows: tuple[rf.ReleaseFlow, rf.ReleaseFlow], reads: list[int]
 ) -> None:
     here, _ = two_flows
-    request = _warm(here)
+    request = warm(here)
     reads.clear()
     for _ in range(3):
-        request = _toggle(here, request, "coord.bui")
+        request = toggle(here, request, "coord.bui")
     assert reads == []  # guessed, and confirmed by the compare-and-set
     assert here.get(request.id) == request
     assert here.audit.verify().ok
@@ -85,14 +55,14 @@ def test_a_grant_revoked_elsewhere_refuses_as_a_read_would(
     two_flows: tuple[rf.ReleaseFlow, rf.ReleaseFlow], reads: list[int]
 ) -> None:
     here, there = two_flows
-    request = _warm(here)
+    request = warm(here)
     entries = len(here.audit.history(request.id))
     there.directory.revoke(
         "coord.bui", "coordinating_officer", unit="agency", by="admin"
     )
     reads.clear()
     with pytest.raises(NotPermittedError):
-        _toggle(here, request, "coord.bui")
+        toggle(here, request, "coord.bui")
     # the stale guess found by a read (after the compare-and-set matched
     # nothing), then decided again on a plain lock
     assert len(reads) == 2
@@ -105,16 +75,16 @@ def test_a_grant_added_elsewhere_allows_as_a_read_would(
     two_flows: tuple[rf.ReleaseFlow, rf.ReleaseFlow], reads: list[int]
 ) -> None:
     here, there = two_flows
-    request = _warm(here)  # comms.nguyen created it: its grants are cached
-    request = _toggle(here, request, "coord.bui")
+    request = warm(here)  # comms.nguyen created it: its grants are cached
+    request = toggle(here, request, "coord.bui")
     assert request.state == "drafting"
     with pytest.raises(NotPermittedError):  # not a comms officer's trigger
-        _toggle(here, request, "comms.nguyen")
+        toggle(here, request, "comms.nguyen")
     there.directory.grant(
         "comms.nguyen", "coordinating_officer", unit="agency", by="admin"
     )
     reads.clear()
-    moved = _toggle(here, request, "comms.nguyen")
+    moved = toggle(here, request, "comms.nguyen")
     # the refusal on the cached grants confirmed the guess first (stale), then
     # the transition was decided again on a plain lock
     assert len(reads) == 2
@@ -129,9 +99,9 @@ def test_a_request_moved_elsewhere_is_still_a_conflict(
     two_flows: tuple[rf.ReleaseFlow, rf.ReleaseFlow],
 ) -> None:
     here, there = two_flows
-    request = _warm(here)
-    _toggle(there, request, "coord.bui")
+    request = warm(here)
+    toggle(there, request, "coord.bui")
     with pytest.raises(ConflictError) as caught:
-        _toggle(here, request, "coord.bui")
+        toggle(here, request, "coord.bui")
     details: Any = caught.value
     assert details.actual_version == request.version + 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,40 +25,12 @@ from releaseflow.storage.sql import SqlStore
 from releaseflow.storage.sql.repositories import SqlDirectory
 from releaseflow.storage.sql.store import SqlSingleRead, SqlUnitOfWork
 from tests.conftest import Clock, new_inquiry, staff
-
-TOGGLE = {"drafting": "request_information", "gathering": "information_received"}
-
-
-@pytest.fixture(name="two_flows")
-def _two_flows(tmp_path: Path) -> Iterator[tuple[rf.ReleaseFlow, rf.ReleaseFlow]]:
-    """Two stores (two processes' worth of caches) on one SQLite file."""
-    url = f"sqlite:///{tmp_path / 'attack.db'}"
-    here = SqlStore.open(url)
-    there = SqlStore.open(url, migrate=False)
-    clock = Clock()
-    yield staff(rf.ReleaseFlow(here, clock=clock)), rf.ReleaseFlow(there, clock=clock)
-    there.close()
-    here.close()
-
-
-def _toggle(
-    flow: rf.ReleaseFlow, request: rf.Request, actor: str, **kw: Any
-) -> rf.Request:
-    return flow.fire(
-        request.id,
-        TOGGLE[request.state],
-        actor=actor,
-        expected_version=request.version,
-        **kw,
-    )
-
-
-def _warm(flow: rf.ReleaseFlow, actor: str = "coord.bui") -> rf.Request:
-    request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
-    for _ in range(3):
-        request = _toggle(flow, request, actor)
-    return request
-
+from tests.sql.guessing import (
+    TOGGLE,
+    toggle,
+    two_flows_fixture,  # noqa: F401  (the two_flows fixture)
+    warm,
+)
 
 # -- the directory guess -------------------------------------------------------
 
@@ -86,14 +57,14 @@ def test_request_and_directory_both_moved_is_the_conflict(
 ) -> None:
     """A read would refuse on the revoked grant, then report the moved request."""
     here, there = two_flows
-    request = _warm(here)
+    request = warm(here)
     entries = len(here.audit.history(request.id))
-    _toggle(there, request, "coord.bui")
+    toggle(there, request, "coord.bui")
     there.directory.revoke(
         "coord.bui", "coordinating_officer", unit="agency", by="admin"
     )
     with pytest.raises(ConflictError) as caught:
-        _toggle(here, request, "coord.bui")
+        toggle(here, request, "coord.bui")
     details: Any = caught.value
     assert details.actual_version == request.version + 1
     assert moved == [1]  # decided on the guess first
@@ -106,7 +77,7 @@ def test_an_authorisation_given_elsewhere_is_in_the_entry_roles(
 ) -> None:
     """Permitted either way: the entry's roles are still those of a fresh read."""
     here, there = two_flows
-    request = _warm(here)
+    request = warm(here)
     there.directory.authorise(
         "coord.bui",
         request.id,
@@ -115,7 +86,7 @@ def test_an_authorisation_given_elsewhere_is_in_the_entry_roles(
         valid_until=there.now() + timedelta(days=2),
         by="head.pham",
     )
-    done = _toggle(here, request, "coord.bui")
+    done = toggle(here, request, "coord.bui")
     assert moved == [1]  # the guess (no authorisation) was stale
     entry = here.audit.history(done.id)[-1]
     assert entry.request_version == done.version
@@ -127,9 +98,9 @@ def test_a_stale_guess_with_an_idempotency_key_applies_once(
     two_flows: tuple[rf.ReleaseFlow, rf.ReleaseFlow], moved: list[int]
 ) -> None:
     here, there = two_flows
-    request = _warm(here)
+    request = warm(here)
     there.directory.grant("comms.vo", "head", unit="agency", by="admin")  # moves it
-    done = _toggle(here, request, "coord.bui", idempotency_key="k-1")
+    done = toggle(here, request, "coord.bui", idempotency_key="k-1")
     assert moved == [1]
     again = here.fire(
         request.id,
@@ -163,13 +134,13 @@ def test_a_role_provider_with_the_directory_moved_elsewhere(
     here, there = two_flows
     roles = _Roles()
     hosted = rf.ReleaseFlow(here.store, clock=Clock(), role_provider=roles)
-    request = _warm(hosted)
+    request = warm(hosted)
     there.directory.grant("comms.vo", "head", unit="agency", by="admin")
-    request = _toggle(hosted, request, "coord.bui")
+    request = toggle(hosted, request, "coord.bui")
     there.directory.revoke("comms.vo", "head", unit="agency", by="admin")
     roles.table["coord.bui"] = set()
     with pytest.raises(NotPermittedError):
-        _toggle(hosted, request, "coord.bui")
+        toggle(hosted, request, "coord.bui")
     assert hosted.get(request.id) == request
     assert here.audit.verify().ok
 
@@ -179,7 +150,7 @@ def test_refused_on_a_stale_guess_with_the_request_unread(
 ) -> None:
     """No expected version (the request is read), grant revoked elsewhere."""
     here, there = two_flows
-    request = _warm(here)
+    request = warm(here)
     there.directory.revoke(
         "coord.bui", "coordinating_officer", unit="agency", by="admin"
     )
@@ -200,9 +171,9 @@ def test_an_uncached_actor_granted_elsewhere_is_decided_on_a_read(
 ) -> None:
     """The grants read (not in the snapshot) finds the guess stale mid-decision."""
     here, there = two_flows
-    request = _warm(here)
+    request = warm(here)
     there.directory.grant("comms.vo", "coordinating_officer", unit="agency", by="admin")
-    done = _toggle(here, request, "comms.vo")
+    done = toggle(here, request, "comms.vo")
     assert moved == [1]
     entry = here.audit.history(done.id)[-1]
     assert entry.actor == "comms.vo"
@@ -264,7 +235,7 @@ def test_threads_of_one_store_never_hold_one_connection_at_once(
     monkeypatch.setattr(SqlSingleRead, "__enter__", spy_enter_read)
     monkeypatch.setattr(SqlSingleRead, "__exit__", spy_exit_read)
 
-    requests = [_warm(flow) for _ in range(4)]
+    requests = [warm(flow) for _ in range(4)]
     errors: list[BaseException] = []
     finals: dict[int, rf.Request] = {}
 
@@ -272,7 +243,7 @@ def test_threads_of_one_store_never_hold_one_connection_at_once(
         request = requests[n]
         try:
             for _ in range(15):
-                request = _toggle(flow, request, "coord.bui")
+                request = toggle(flow, request, "coord.bui")
                 flow.audit.history(request.id)
             finals[n] = request
         except BaseException as exc:
@@ -296,7 +267,7 @@ def test_a_forked_child_never_uses_the_parent_parked_connection(
 ) -> None:
     store = SqlStore.open(f"sqlite:///{tmp_path / 'fork.db'}")
     flow = staff(rf.ReleaseFlow(store, clock=Clock()))
-    request = _warm(flow)
+    request = warm(flow)
     pool: Any = store.engine.pool
     assert pool.checkedout() == 1  # parked by the last write
     lease: Any = store.parking._slot[0]  # type: ignore[union-attr]
@@ -315,8 +286,8 @@ def test_a_forked_child_never_uses_the_parent_parked_connection(
                 return ok
 
             SqlUnitOfWork._open_raw = spy  # type: ignore[method-assign]
-            moved = _toggle(flow, request, "coord.bui")
-            moved = _toggle(flow, moved, "coord.bui")
+            moved = toggle(flow, request, "coord.bui")
+            moved = toggle(flow, moved, "coord.bui")
             ok = bool(seen) and all(conn is not parked for conn in seen)
             # neither used nor closed: the parent's link stays the parent's
             ok = ok and lease._fairy is not None and lease._fairy.is_valid
@@ -326,7 +297,7 @@ def test_a_forked_child_never_uses_the_parent_parked_connection(
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 0
     request = flow.get(request.id)
-    request = _toggle(flow, request, "coord.bui")
+    request = toggle(flow, request, "coord.bui")
     assert request.version >= 3
     # the parent still parks and reuses its own connection
     assert store.parking._slot[0]._fairy.dbapi_connection is parked  # type: ignore[union-attr]
@@ -339,12 +310,12 @@ def test_a_write_nested_in_a_parked_read_and_a_read_in_a_write(
 ) -> None:
     store = SqlStore.open(f"sqlite:///{tmp_path / 'nested.db'}")
     flow = staff(rf.ReleaseFlow(store, clock=Clock()))
-    request = _warm(flow)
+    request = warm(flow)
     pool: Any = store.engine.pool
     with store.read_once() as outer:
         # the read holds the parked connection; a write meanwhile takes the pool's
         outer_conn = outer._lease._fairy.dbapi_connection  # type: ignore[attr-defined]
-        request = _toggle(flow, request, "coord.bui")
+        request = toggle(flow, request, "coord.bui")
         assert flow.get(request.id) == request  # a read inside
     assert outer_conn is not None
     assert pool.checkedout() == 1
@@ -353,7 +324,7 @@ def test_a_write_nested_in_a_parked_read_and_a_read_in_a_write(
         assert flow.audit.history(request.id)[-1].request_version == request.version
         uow.commit()
     assert pool.checkedout() == 1
-    request = _toggle(flow, request, "coord.bui")
+    request = toggle(flow, request, "coord.bui")
     assert flow.audit.verify().ok
     store.close()
     assert pool.checkedout() == 0
@@ -381,8 +352,8 @@ def test_a_host_engine_is_never_parked_nor_guessed(
 
     monkeypatch.setattr(SqlDirectory, "lock_guessing", spy)
     flow = staff(rf.ReleaseFlow(store, clock=Clock()))
-    request = _warm(flow)
-    request = _toggle(flow, request, "coord.bui")
+    request = warm(flow)
+    request = toggle(flow, request, "coord.bui")
     assert guesses  # asked,
     assert not any(guesses)  # never guessed
     pool: Any = engine.pool
@@ -397,7 +368,7 @@ def test_dispose_or_close_while_a_write_holds_the_parked_connection(
 ) -> None:
     store = SqlStore.open(f"sqlite:///{tmp_path / 'end.db'}")
     flow = staff(rf.ReleaseFlow(store, clock=Clock()))
-    request = _warm(flow)
+    request = warm(flow)
     old: Any = store.engine.pool
     assert old.checkedout() == 1
     returned: list[Any] = []
@@ -417,7 +388,7 @@ def test_dispose_or_close_while_a_write_holds_the_parked_connection(
     if end == "dispose":
         # (the new pool's first connection is checked on SQLAlchemy's path)
         for _ in range(2):
-            request = _toggle(flow, request, "coord.bui")
+            request = toggle(flow, request, "coord.bui")
         new: Any = store.engine.pool
         assert new is not old
         assert new.checkedout() == 1
