@@ -9,6 +9,7 @@ approvals from distinct non-author people on the released content.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,7 +124,10 @@ class PressInquiryMachine(RuleBasedStateMachine):
         self.contents = 0
 
     def teardown(self) -> None:
-        self.store.close()
+        try:
+            self.store.close()
+        finally:  # every example makes one: leave none behind in the temp dir
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     @initialize()
     def staff(self) -> None:
