@@ -680,18 +680,11 @@ class ReleaseFlow:
             request, guessed = self._load_known(uow, rid, expected_version)
             # the store may guess the directory version (one read fewer); a stale
             # guess is found before anything is written, and decided again
-            guess = True
-            while True:
-                try:
-                    spec, updated, entry = self._fire_once(
-                        uow, request, guessed, name, who, data, expected_version, guess
-                    )
-                except DirectoryMoved:
-                    if not guess:
-                        raise
-                    guess = False
-                    continue
-                break
+            args = (uow, request, guessed, name, who, data, expected_version)
+            try:
+                spec, updated, entry = self._fire_once(*args, guess=True)
+            except DirectoryMoved:
+                spec, updated, entry = self._fire_once(*args, guess=False)
             self._remember(uow, key, who, fingerprint, updated, entry)
             self._commit(uow)
         self._after_fire(spec, updated, entry)
@@ -706,6 +699,7 @@ class ReleaseFlow:
         who: str,
         data: dict[str, Any],
         expected_version: int | None,
+        *,
         guess: bool,
     ) -> tuple[TransitionSpec, Request, AuditEntry]:
         """Decide and write one transition (:meth:`fire`, in its unit of work).
