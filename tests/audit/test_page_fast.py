@@ -239,6 +239,8 @@ def _same(read: list[AuditEntry], valid: list[AuditEntry]) -> None:
         assert {k: type(v) for k, v in vars(entry).items()} == {
             k: type(v) for k, v in vars(other).items()
         }
+        assert list(vars(entry)) == list(vars(other))  # the same field order
+        assert type(vars(entry)) is dict
         assert entry.__pydantic_extra__ is None
         assert entry.__pydantic_private__ is None
 
@@ -265,8 +267,10 @@ def test_entries_read_with_cold_and_warm_lookups_are_validated_entries(
     # each entry owns its values: nothing mutable is shared between entries
     fields = [id(e.model_fields_set) for e in cold + warm]
     payloads = [id(e.payload) for e in cold + warm]
+    dicts = [id(vars(e)) for e in cold + warm]
     assert len(set(fields)) == len(fields)
     assert len(set(payloads)) == len(payloads)
+    assert len(set(dicts)) == len(dicts)
 
 
 def test_emptied_lookups_make_a_row_unusual_not_wrong(
@@ -276,7 +280,7 @@ def test_emptied_lookups_make_a_row_unusual_not_wrong(
     keys, rows, processor = _rows(sql_flow)
     _forget()
     audit_reads._uuids.clear()  # even None's entry is gone
-    values, plain = audit_reads._quick_values(rows[:3], processor, fill=False)
+    values, plain = audit_reads._shells(rows[:3], processor, fill=False)
     assert values == [None, None, None]
     assert not plain
     read = audit_reads.entries_from_rows(keys, rows[:3], at_processor=processor)
