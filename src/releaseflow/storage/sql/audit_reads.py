@@ -376,11 +376,6 @@ def _quick(row: Sequence[Any], at_processor: Any) -> AuditEntry | None:
     return _quick_rows((row,), at_processor)[0]
 
 
-_COMMON: list[type] = []
-"""The column types of the plain row last seen (compared as a list: cheaper
-than hashing a tuple of 19 types for :data:`_SHAPES`)."""
-
-
 _uuids: dict[str | None, UUID | None] = {None: None}
 """Request ids read before: canonical UUID text to its (immutable) UUID, and
 None to None; filled by :func:`_slow_values`, emptied when it grows too big."""
@@ -442,13 +437,13 @@ def _shells(
     same plain dict, but Python may share its keys with the class's other
     instances (a third smaller than a dict of its own: cheaper to make).
 
-    The row's types are checked at once against the last plain shape; values
-    seen before come from dicts filled by :func:`_slow_values` (a subscript in
-    a ``try``: no call per value), which reads every row one of them misses
-    (with ``fill`` False such a row is None).
+    A row is plain when its columns have the exact types of :data:`_SHAPE`:
+    those kept as they are checked inline, one ``type()`` each; the event,
+    kind, request id, roles and payload by looking them up in dicts of values
+    seen before (text keys; a subscript in a ``try``: no call per value), which
+    :func:`_slow_values` fills from every row one of them misses, checking the
+    row's whole shape first (with ``fill`` False such a row is None).
     """
-    shapes = _SHAPES
-    common = _COMMON
     event_of = _EVENT_OF
     kind_of = _KIND_OR_NONE
     uuids = _uuids
@@ -467,51 +462,71 @@ def _shells(
     plain = True
     out: list[AuditEntry | None] = []
     append = out.append
+    text = str
+    number = int
+    stamp_type = datetime
     for row in rows:
-        kinds = list(map(type, row))  # one C loop instead of a check per column
-        if kinds != common:
-            shape = tuple(kinds)
-            fits = shapes.get(shape)
-            if fits is None:
-                fits = _learn_shape(shape)
-            if not fits:
-                append(None)
-                plain = False
-                continue
-            common[:] = kinds
-        (
-            ledger,
-            seq,
-            event,
-            rid,
-            version,
-            kind,
-            unit,
-            from_state,
-            to_state,
-            trigger,
-            actor,
-            roles_text,
-            at,
-            payload_text,
-            content_hash,
-            prev_hash,
-            hash_,
-            canon_version,
-            hash_alg,
-        ) = row
+        try:
+            (
+                ledger,
+                seq,
+                event,
+                rid,
+                version,
+                kind,
+                unit,
+                from_state,
+                to_state,
+                trigger,
+                actor,
+                roles_text,
+                at,
+                payload_text,
+                content_hash,
+                prev_hash,
+                hash_,
+                canon_version,
+                hash_alg,
+            ) = row
+        except ValueError:  # not 19 columns
+            append(None)
+            plain = False
+            continue
+        # the exact types of the columns kept as they are (_SHAPE): one check
+        # each, inline (the looked-up columns below are checked by the lookups,
+        # ``at`` and the payload by their own branches)
+        if not (
+            type(ledger) is number
+            and type(seq) is number
+            and type(actor) is text
+            and type(prev_hash) is text
+            and type(hash_) is text
+            and type(canon_version) is number
+            and type(hash_alg) is text
+            and (version is None or type(version) is number)
+            and (unit is None or type(unit) is text)
+            and (from_state is None or type(from_state) is text)
+            and (to_state is None or type(to_state) is text)
+            and (trigger is None or type(trigger) is text)
+            and (content_hash is None or type(content_hash) is text)
+        ):
+            append(None)
+            plain = False
+            continue
         try:
             event = event_of[event]
             kind = kind_of[kind]
             rid = uuids[rid]
             roles = roles_of[roles_text]
-        except KeyError:  # a value not seen before, or unusual
+            payload = payloads.get(payload_text)  # a hit: the text is text
+        except (KeyError, TypeError):  # a value not seen before, or unusual
             found = slow(row, at_processor) if fill else None
             if found is None:
                 plain = False
             append(found)
             continue
-        if kinds[12] is str:  # SQLite text from the raw driver: _sqlite_at inlined
+        kind_of_at = type(at)
+        if kind_of_at is text:  # SQLite text from the raw driver: _sqlite_at inlined
             if len(at) != 26 or at[marked] != marks or not at.isascii():
                 append(None)
                 plain = False
@@ -522,7 +537,11 @@ def _shells(
                 append(None)
                 plain = False
                 continue
-        elif at.tzinfo is None:  # a datetime (the shape says so): naive UTC
+        elif kind_of_at is not stamp_type:
+            append(None)
+            plain = False
+            continue
+        elif at.tzinfo is None:  # the driver's naive UTC
             # at.replace(tzinfo=UTC) (fold and all), without its argument parsing
             at = combine(at, at.time(), utc_zone)
         else:
@@ -531,9 +550,12 @@ def _shells(
                 append(None)
                 plain = False
                 continue
-        payload = payloads.get(payload_text)
         if payload is not None:
             payload = payload.copy()  # each entry owns its dict
+        elif type(payload_text) is not text:
+            append(None)
+            plain = False
+            continue
         else:
             try:
                 payload = _payload(payload_text)
@@ -569,12 +591,19 @@ def _shells(
 
 
 def _slow_values(row: Sequence[Any], at_processor: Any) -> AuditEntry | None:
-    """:func:`_shells` of one plain-shaped row, filling its value dicts.
+    """:func:`_shells` of one row, filling its value dicts.
 
-    The event, kind, request id and roles are each looked up with a check (the
+    None unless the row's column types are plain (:data:`_SHAPE`). The event,
+    kind, request id and roles are each looked up with a check (the
     request id's UUID and the roles' tuple remembered when they read plainly);
     None when one of them is unusual.
     """
+    shape = tuple(map(type, row))
+    fits = _SHAPES.get(shape)
+    if fits is None:
+        fits = _learn_shape(shape)
+    if not fits:
+        return None
     event = _EVENT_OF.get(row[2])
     kind = row[5]
     if event is None or (kind is not None and kind not in _KIND_OF):
