@@ -286,7 +286,7 @@ def entries_from_rows(
     """
     loads = json.loads
     validate = AuditEntry.model_validate
-    ordered = tuple(keys) == _ORDER
+    ordered = keys is _ORDER or tuple(keys) == _ORDER
     if ordered and _DIRECT:
         rows = rows if isinstance(rows, list) else list(rows)
         shells, plain = _shells(rows, at_processor)
@@ -801,13 +801,31 @@ def _utc_text(value: datetime) -> str:
     is its ISO form with a space and six fraction digits (pinned by tests
     against SQLAlchemy's own processor), without building the format's dict.
     """
+    utc_given = value.tzinfo is UTC and type(value) is datetime
+    if utc_given:
+        known = _utc_texts.get(value)
+        if known is not None:
+            return known
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("naive datetime given to a UTC column")
     utc = value.astimezone(UTC)
     # str() of the naive datetime is its ISO form with a space; it leaves out a
     # zero fraction (replace() and isoformat()'s arguments cost more than this)
     text = str(_combine(utc, utc.time()))
-    return text if len(text) == 26 else text + ".000000"
+    if len(text) != 26:
+        text += ".000000"
+    if utc_given:
+        if len(_utc_texts) >= _CACHE_MAX:
+            _utc_texts.clear()
+        _utc_texts[value] = text
+    return text
+
+
+_utc_texts: dict[datetime, str] = {}
+""":func:`_utc_text` of datetimes in ``UTC`` itself (exactly ``datetime``), by
+value: two such datetimes are equal exactly when their fields are (``fold``
+aside, which UTC ignores), so equal ones have the same text. A query's bounds
+are converted for every page of it; emptied when it grows too big."""
 
 
 def run_entries(
@@ -845,7 +863,7 @@ def run_entries(
             # the text fixes them: every statement here selects the audit table's
             # columns by name (reading the cursor's description costs an object
             # per column on psycopg)
-            prepared.keys = tuple(keys)
+            prepared.keys = _ORDER if tuple(keys) == _ORDER else tuple(keys)
         return entries_from_rows(keys, rows, at_processor=prepared.at_processor)
     # exec_driver_sql: no compilation or result processing, but still SQLAlchemy's
     # execution (its events fire, e.g. before_cursor_execute; errors are wrapped)
