@@ -146,6 +146,7 @@ def _fingerprint(dumped: str) -> str:
 AUDIT_FILTERS: Final = tuple(
     name for name in AuditQuery.model_fields if name != "scope"
 )
+_FILTER_NAMES: Final = frozenset(AUDIT_FILTERS)
 
 
 class AuditPage(BaseModel):
@@ -198,7 +199,7 @@ def make_query(filters: dict[str, Any]) -> AuditQuery:
     Raises:
         ValidationError: naming an unknown filter, or the first bad value.
     """
-    unknown = sorted(set(filters) - set(AUDIT_FILTERS))
+    unknown = sorted(filters.keys() - _FILTER_NAMES)
     if unknown:
         raise ValidationError(
             f"unknown audit filter {unknown[0]!r}; allowed: {', '.join(AUDIT_FILTERS)}",

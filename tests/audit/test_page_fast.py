@@ -147,6 +147,33 @@ def test_utc_text_is_sqlalchemys_processing() -> None:
         audit_reads._utc_text(far)
 
 
+class _Moment(datetime):
+    pass
+
+
+def test_utc_text_remembered_is_sqlalchemys_processing() -> None:
+    """Warm: equal UTC datetimes share a text; nothing else is remembered."""
+    process = _sqlalchemy_processor()
+    audit_reads._utc_texts.clear()
+    moments = [
+        _Moment(2026, 3, 4, 5, 6, 7, 891012, tzinfo=UTC),  # first: not remembered
+        *_MOMENTS,
+        datetime(2026, 3, 4, 5, 6, 7, 891011, fold=1, tzinfo=UTC),
+        datetime(2026, 3, 4, 12, 6, 7, 891011, tzinfo=timezone(timedelta(hours=7))),
+        _Moment(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC),
+        datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=ZoneInfo("UTC")),
+    ]
+    for _ in range(2):
+        for moment in [*moments, *reversed(moments)]:
+            assert audit_reads._utc_text(moment) == process(moment), moment
+    assert audit_reads._utc_texts
+    for moment in audit_reads._utc_texts:
+        assert type(moment) is datetime
+        assert moment.tzinfo is UTC
+    with pytest.raises(ValueError, match="naive"):
+        audit_reads._utc_text(datetime(2026, 3, 4, 5, 6, 7, 891011))
+
+
 def test_only_sqlites_default_datetime_text_is_converted_directly() -> None:
     dialect = sqlite.dialect()
     assert audit_reads._is_sqlite_utc(UtcDateTime(), dialect)
@@ -239,6 +266,8 @@ def _same(read: list[AuditEntry], valid: list[AuditEntry]) -> None:
         assert {k: type(v) for k, v in vars(entry).items()} == {
             k: type(v) for k, v in vars(other).items()
         }
+        assert list(vars(entry)) == list(vars(other))  # the same field order
+        assert type(vars(entry)) is dict
         assert entry.__pydantic_extra__ is None
         assert entry.__pydantic_private__ is None
 
@@ -265,8 +294,10 @@ def test_entries_read_with_cold_and_warm_lookups_are_validated_entries(
     # each entry owns its values: nothing mutable is shared between entries
     fields = [id(e.model_fields_set) for e in cold + warm]
     payloads = [id(e.payload) for e in cold + warm]
+    dicts = [id(vars(e)) for e in cold + warm]
     assert len(set(fields)) == len(fields)
     assert len(set(payloads)) == len(payloads)
+    assert len(set(dicts)) == len(dicts)
 
 
 def test_emptied_lookups_make_a_row_unusual_not_wrong(
@@ -276,7 +307,7 @@ def test_emptied_lookups_make_a_row_unusual_not_wrong(
     keys, rows, processor = _rows(sql_flow)
     _forget()
     audit_reads._uuids.clear()  # even None's entry is gone
-    values, plain = audit_reads._quick_values(rows[:3], processor, fill=False)
+    values, plain = audit_reads._shells(rows[:3], processor, fill=False)
     assert values == [None, None, None]
     assert not plain
     read = audit_reads.entries_from_rows(keys, rows[:3], at_processor=processor)
@@ -359,3 +390,21 @@ def test_fingerprint_digests_the_models_json_text() -> None:
         plain = json.loads(query.model_dump_json())
         expected = hashlib.sha256(canonical_bytes(plain)).hexdigest()[:16]
         assert query.fingerprint() == expected
+
+
+def test_a_statement_of_the_columns_in_another_order_reads_the_same(
+    sql_flow: rf.ReleaseFlow,
+) -> None:
+    """``run_entries`` remembers a statement's column names as they are."""
+    store = sql_flow.store
+    assert isinstance(store, SqlStore)
+    t = store.tables.audit
+    order = (t.c.ledger, t.c.seq)
+    reordered = sa.select(*reversed(list(t.c))).order_by(*order)
+    whole = sa.select(t).order_by(*order)
+    for _ in range(2):  # the second run reads the names the first remembered
+        with store.unit_of_work(write=False) as uow:
+            odd = audit_reads.run_entries(uow, t, reordered, {})
+            plain = audit_reads.run_entries(uow, t, whole, {})
+        assert odd
+        _same(odd, plain)

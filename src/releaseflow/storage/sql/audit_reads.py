@@ -240,7 +240,7 @@ def _sqlite_at(text: str) -> datetime | None:
     Checks the length, the separators and ASCII instead of the regex (a third of
     its cost): ``fromisoformat`` itself rejects every other character where a
     digit belongs, so exactly the regex's strings parse (pinned by tests, which
-    compare with the regex). :func:`_quick_values` inlines the same checks.
+    compare with the regex). :func:`_shells` inlines the same checks.
     """
     if len(text) != 26 or text[4:20:3] != _AT_MARKS or not text.isascii():
         return None
@@ -286,13 +286,13 @@ def entries_from_rows(
     """
     loads = json.loads
     validate = AuditEntry.model_validate
-    ordered = tuple(keys) == _ORDER
+    ordered = keys is _ORDER or tuple(keys) == _ORDER
     if ordered and _DIRECT:
         rows = rows if isinstance(rows, list) else list(rows)
-        values, plain = _quick_values(rows, at_processor)
+        shells, plain = _shells(rows, at_processor)
         if plain:
-            return _build_all(values)  # type: ignore[arg-type]  # no None in it
-        quick = [None if v is None else _built(v) for v in values]
+            return _finish_all(shells)  # type: ignore[arg-type]  # no None in it
+        quick = [None if e is None else _finish(e) for e in shells]
     else:
         quick = []
     out: list[AuditEntry] = []
@@ -376,11 +376,6 @@ def _quick(row: Sequence[Any], at_processor: Any) -> AuditEntry | None:
     return _quick_rows((row,), at_processor)[0]
 
 
-_COMMON: list[type] = []
-"""The column types of the plain row last seen (compared as a list: cheaper
-than hashing a tuple of 19 types for :data:`_SHAPES`)."""
-
-
 _uuids: dict[str | None, UUID | None] = {None: None}
 """Request ids read before: canonical UUID text to its (immutable) UUID, and
 None to None; filled by :func:`_slow_values`, emptied when it grows too big."""
@@ -402,46 +397,53 @@ def _quick_rows(
     entries are made after the loop, each step over all of them at once (C
     loops: no Python call per entry and step).
     """
-    values, plain = _quick_values(rows, at_processor)
+    shells, plain = _shells(rows, at_processor)
     if not plain:
-        return [None if v is None else _built(v) for v in values]
-    return _build_all(values)  # type: ignore[arg-type, return-value]  # no None
+        return [None if e is None else _finish(e) for e in shells]
+    return _finish_all(shells)  # type: ignore[arg-type, return-value]  # no None
 
 
-def _build_all(values: list[dict[str, Any]]) -> list[AuditEntry]:
-    """:func:`_built` of each, a step at a time over all of them (C loops)."""
-    count = len(values)
-    entries: list[AuditEntry] = list(map(_new, repeat(AuditEntry, count)))
+def _finish_all(shells: list[AuditEntry]) -> list[AuditEntry]:
+    """:func:`_finish` of each, a step at a time over all of them (C loops)."""
+    count = len(shells)
     # each setter returns None: any() runs the map to its end, in C
-    any(map(_set_dict, entries, values))
-    any(map(_set_fields, entries, map(_copy_set, repeat(_FIELDS_SET, count))))
-    any(map(_set_extra, entries, repeat(None, count)))
-    any(map(_set_private, entries, repeat(None, count)))
-    return entries
+    any(map(_set_fields, shells, map(_copy_set, repeat(_FIELDS_SET, count))))
+    any(map(_set_extra, shells, repeat(None, count)))
+    any(map(_set_private, shells, repeat(None, count)))
+    return shells
 
 
-def _built(values: dict[str, Any]) -> AuditEntry:
-    """The entry of one row's values (what :func:`_quick_rows` makes of them)."""
-    entry = _new(AuditEntry)
-    _set_dict(entry, values)
-    _set_fields(entry, _FIELDS_SET.copy())
-    _set_extra(entry, None)
-    _set_private(entry, None)
-    return entry
+def _finish(shell: AuditEntry) -> AuditEntry:
+    """The entry of a shell of :func:`_shells`.
 
-
-def _quick_values(
-    rows: Iterable[Sequence[Any]], at_processor: Any, fill: bool = True
-) -> tuple[list[dict[str, Any] | None], bool]:
-    """The validated values of each row (None: unusual), and whether none was.
-
-    The row's types are checked at once against the last plain shape; values
-    seen before come from dicts filled by :func:`_slow_values` (a subscript in
-    a ``try``: no call per value), which reads every row one of them misses
-    (with ``fill`` False such a row is None).
+    What ``model_construct`` sets besides the fields (checked against
+    ``model_validate`` in tests).
     """
-    shapes = _SHAPES
-    common = _COMMON
+    _set_fields(shell, _FIELDS_SET.copy())
+    _set_extra(shell, None)
+    _set_private(shell, None)
+    return shell
+
+
+def _shells(
+    rows: Iterable[Sequence[Any]], at_processor: Any, fill: bool = True
+) -> tuple[list[AuditEntry | None], bool]:
+    """The entry shell of each row (None: unusual), and whether none was.
+
+    A shell is a new ``AuditEntry`` whose ``__dict__`` holds the row's
+    validated values, in field order, and nothing else yet: :func:`_finish`
+    makes it an entry (it never leaves this module unfinished). Its ``__dict__``
+    is the one Python makes on first use (``vars()``), filled key by key: the
+    same plain dict, but Python may share its keys with the class's other
+    instances (a third smaller than a dict of its own: cheaper to make).
+
+    A row is plain when its columns have the exact types of :data:`_SHAPE`:
+    those kept as they are checked inline, one ``type()`` each; the event,
+    kind, request id, roles and payload by looking them up in dicts of values
+    seen before (text keys; a subscript in a ``try``: no call per value), which
+    :func:`_slow_values` fills from every row one of them misses, checking the
+    row's whole shape first (with ``fill`` False such a row is None).
+    """
     event_of = _EVENT_OF
     kind_of = _KIND_OR_NONE
     uuids = _uuids
@@ -454,54 +456,77 @@ def _quick_values(
     combine = _combine
     utc_zone = UTC
     slow = _slow_values
+    new = _new
+    entry_type = AuditEntry
+    dict_of = _dict_of
     plain = True
-    out: list[dict[str, Any] | None] = []
+    out: list[AuditEntry | None] = []
     append = out.append
+    text = str
+    number = int
+    stamp_type = datetime
     for row in rows:
-        kinds = list(map(type, row))  # one C loop instead of a check per column
-        if kinds != common:
-            shape = tuple(kinds)
-            fits = shapes.get(shape)
-            if fits is None:
-                fits = _learn_shape(shape)
-            if not fits:
-                append(None)
-                plain = False
-                continue
-            common[:] = kinds
-        (
-            ledger,
-            seq,
-            event,
-            rid,
-            version,
-            kind,
-            unit,
-            from_state,
-            to_state,
-            trigger,
-            actor,
-            roles_text,
-            at,
-            payload_text,
-            content_hash,
-            prev_hash,
-            hash_,
-            canon_version,
-            hash_alg,
-        ) = row
+        try:
+            (
+                ledger,
+                seq,
+                event,
+                rid,
+                version,
+                kind,
+                unit,
+                from_state,
+                to_state,
+                trigger,
+                actor,
+                roles_text,
+                at,
+                payload_text,
+                content_hash,
+                prev_hash,
+                hash_,
+                canon_version,
+                hash_alg,
+            ) = row
+        except ValueError:  # not 19 columns
+            append(None)
+            plain = False
+            continue
+        # the exact types of the columns kept as they are (_SHAPE): one check
+        # each, inline (the looked-up columns below are checked by the lookups,
+        # ``at`` and the payload by their own branches)
+        if not (
+            type(ledger) is number
+            and type(seq) is number
+            and type(actor) is text
+            and type(prev_hash) is text
+            and type(hash_) is text
+            and type(canon_version) is number
+            and type(hash_alg) is text
+            and (version is None or type(version) is number)
+            and (unit is None or type(unit) is text)
+            and (from_state is None or type(from_state) is text)
+            and (to_state is None or type(to_state) is text)
+            and (trigger is None or type(trigger) is text)
+            and (content_hash is None or type(content_hash) is text)
+        ):
+            append(None)
+            plain = False
+            continue
         try:
             event = event_of[event]
             kind = kind_of[kind]
             rid = uuids[rid]
             roles = roles_of[roles_text]
-        except KeyError:  # a value not seen before, or unusual
+            payload = payloads.get(payload_text)  # a hit: the text is text
+        except (KeyError, TypeError):  # a value not seen before, or unusual
             found = slow(row, at_processor) if fill else None
             if found is None:
                 plain = False
             append(found)
             continue
-        if kinds[12] is str:  # SQLite text from the raw driver: _sqlite_at inlined
+        kind_of_at = type(at)
+        if kind_of_at is text:  # SQLite text from the raw driver: _sqlite_at inlined
             if len(at) != 26 or at[marked] != marks or not at.isascii():
                 append(None)
                 plain = False
@@ -512,7 +537,11 @@ def _quick_values(
                 append(None)
                 plain = False
                 continue
-        elif at.tzinfo is None:  # a datetime (the shape says so): naive UTC
+        elif kind_of_at is not stamp_type:
+            append(None)
+            plain = False
+            continue
+        elif at.tzinfo is None:  # the driver's naive UTC
             # at.replace(tzinfo=UTC) (fold and all), without its argument parsing
             at = combine(at, at.time(), utc_zone)
         else:
@@ -521,9 +550,12 @@ def _quick_values(
                 append(None)
                 plain = False
                 continue
-        payload = payloads.get(payload_text)
         if payload is not None:
             payload = payload.copy()  # each entry owns its dict
+        elif type(payload_text) is not text:
+            append(None)
+            plain = False
+            continue
         else:
             try:
                 payload = _payload(payload_text)
@@ -533,39 +565,45 @@ def _quick_values(
                 append(None)
                 plain = False
                 continue
-        append(
-            {
-                "ledger": ledger,
-                "seq": seq,
-                "event": event,
-                "request_id": rid,
-                "request_version": version,
-                "request_kind": kind,
-                "unit": unit,
-                "from_state": from_state,
-                "to_state": to_state,
-                "trigger": trigger,
-                "actor": actor,
-                "roles": roles,
-                "at": at,
-                "payload": payload,
-                "content_hash": content_hash,
-                "prev_hash": prev_hash,
-                "hash": hash_,
-                "canon_version": canon_version,
-                "hash_alg": hash_alg,
-            }
-        )
+        entry = new(entry_type)
+        values = dict_of(entry)  # made empty on first use, filled in field order
+        values["ledger"] = ledger
+        values["seq"] = seq
+        values["event"] = event
+        values["request_id"] = rid
+        values["request_version"] = version
+        values["request_kind"] = kind
+        values["unit"] = unit
+        values["from_state"] = from_state
+        values["to_state"] = to_state
+        values["trigger"] = trigger
+        values["actor"] = actor
+        values["roles"] = roles
+        values["at"] = at
+        values["payload"] = payload
+        values["content_hash"] = content_hash
+        values["prev_hash"] = prev_hash
+        values["hash"] = hash_
+        values["canon_version"] = canon_version
+        values["hash_alg"] = hash_alg
+        append(entry)
     return out, plain
 
 
-def _slow_values(row: Sequence[Any], at_processor: Any) -> dict[str, Any] | None:
-    """:func:`_quick_values` of one plain-shaped row, filling its value dicts.
+def _slow_values(row: Sequence[Any], at_processor: Any) -> AuditEntry | None:
+    """:func:`_shells` of one row, filling its value dicts.
 
-    The event, kind, request id and roles are each looked up with a check (the
+    None unless the row's column types are plain (:data:`_SHAPE`). The event,
+    kind, request id and roles are each looked up with a check (the
     request id's UUID and the roles' tuple remembered when they read plainly);
     None when one of them is unusual.
     """
+    shape = tuple(map(type, row))
+    fits = _SHAPES.get(shape)
+    if fits is None:
+        fits = _learn_shape(shape)
+    if not fits:
+        return None
     event = _EVENT_OF.get(row[2])
     kind = row[5]
     if event is None or (kind is not None and kind not in _KIND_OF):
@@ -590,14 +628,14 @@ def _slow_values(row: Sequence[Any], at_processor: Any) -> dict[str, Any] | None
         if len(_role_tuples) >= _CACHE_MAX:
             _role_tuples.clear()
         _role_tuples[roles_text] = roles
-    values, plain = _quick_values((row,), at_processor, fill=False)
-    return values[0] if plain else None
+    shells, plain = _shells((row,), at_processor, fill=False)
+    return shells[0] if plain else None
 
 
 # BaseModel's own slots, set through their descriptors (what object.__setattr__
 # finds by name, without the lookup): checked against model_validate in tests
 _new: Final = object.__new__
-_set_dict: Final = BaseModel.__dict__["__dict__"].__set__
+_dict_of: Final = BaseModel.__dict__["__dict__"].__get__
 _set_fields: Final = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra: Final = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private: Final = BaseModel.__dict__["__pydantic_private__"].__set__
@@ -763,13 +801,31 @@ def _utc_text(value: datetime) -> str:
     is its ISO form with a space and six fraction digits (pinned by tests
     against SQLAlchemy's own processor), without building the format's dict.
     """
+    utc_given = value.tzinfo is UTC and type(value) is datetime
+    if utc_given:
+        known = _utc_texts.get(value)
+        if known is not None:
+            return known
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("naive datetime given to a UTC column")
     utc = value.astimezone(UTC)
     # str() of the naive datetime is its ISO form with a space; it leaves out a
     # zero fraction (replace() and isoformat()'s arguments cost more than this)
     text = str(_combine(utc, utc.time()))
-    return text if len(text) == 26 else text + ".000000"
+    if len(text) != 26:
+        text += ".000000"
+    if utc_given:
+        if len(_utc_texts) >= _CACHE_MAX:
+            _utc_texts.clear()
+        _utc_texts[value] = text
+    return text
+
+
+_utc_texts: dict[datetime, str] = {}
+""":func:`_utc_text` of datetimes in ``UTC`` itself (exactly ``datetime``), by
+value: two such datetimes are equal exactly when their fields are (``fold``
+aside, which UTC ignores), so equal ones have the same text. A query's bounds
+are converted for every page of it; emptied when it grows too big."""
 
 
 def run_entries(
@@ -807,7 +863,7 @@ def run_entries(
             # the text fixes them: every statement here selects the audit table's
             # columns by name (reading the cursor's description costs an object
             # per column on psycopg)
-            prepared.keys = tuple(keys)
+            prepared.keys = _ORDER if tuple(keys) == _ORDER else tuple(keys)
         return entries_from_rows(keys, rows, at_processor=prepared.at_processor)
     # exec_driver_sql: no compilation or result processing, but still SQLAlchemy's
     # execution (its events fire, e.g. before_cursor_execute; errors are wrapped)
