@@ -87,6 +87,12 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@lru_cache(maxsize=256)
+def _role_names(roles: frozenset[Role]) -> tuple[str, ...]:
+    """An entry's ``roles``: the role values, sorted (the same few sets recur)."""
+    return tuple(sorted(r.value for r in roles))
+
+
 def _aware(value: datetime, field: str) -> datetime:
     if not isinstance(value, datetime):
         raise ValidationError(f"{field} must be a datetime", field=field, rule="type")
@@ -295,6 +301,8 @@ class ReleaseFlow:
 
     def now(self) -> datetime:
         """The engine's current time (aware, UTC)."""
+        if self._clock is _utcnow:  # aware and in UTC already: _aware returns it
+            return datetime.now(UTC)
         return _aware(self._clock(), "clock")
 
     # -- reads --------------------------------------------------------------
@@ -1110,7 +1118,7 @@ class ReleaseFlow:
                 "to_state": request.state,
                 "trigger": trigger,
                 "actor": actor,
-                "roles": tuple(sorted(r.value for r in roles)),
+                "roles": _role_names(roles),
                 "at": ctx.now,
                 "payload": {
                     **payload,
