@@ -36,7 +36,7 @@ from .canonical import (
     to_plain,
 )
 from .exceptions import ValidationError
-from .models import Anchor, AuditEntry, ChainHead
+from .models import Anchor, AuditEntry, ChainHead, assembled
 from .vocabulary import AuditEvent, RequestKind
 
 __all__ = [
@@ -299,8 +299,9 @@ def _seal_common(draft: Mapping[str, Any], head: ChainHead) -> Sealed | None:
         payload=plain,
         hash=sha256_hex(text.encode("utf-8")),
     )
-    entry = AuditEntry.model_validate(fields)
-    return Sealed(entry, payload_json, roles_json)
+    # every value has exactly the type AuditEntry's validation returns (checked
+    # above): the entry is assembled, not validated again
+    return Sealed(assembled(AuditEntry, fields), payload_json, roles_json)
 
 
 def _seal_general(draft: Mapping[str, Any], head: ChainHead) -> Sealed:

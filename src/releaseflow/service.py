@@ -51,6 +51,7 @@ from .models import (
     content_hash_of,
     parse,
 )
+from .models import updated as model_updated
 from .ports import DirectoryMoved, Store, UnitOfWork
 from .scheduling import CalendarChange, SweepReport
 from .text import MAX_SHORT, canonical_actor_id, clean_json, clean_text
@@ -751,7 +752,7 @@ class ReleaseFlow:
                 self._load(uow, rid=request.id, expected=expected_version, hook=False)
             raise
         if deadlines != updated.deadlines:
-            updated = updated.model_copy(update={"deadlines": deadlines})
+            updated = model_updated(updated, {"deadlines": deadlines})
         entry = self._write(
             uow,
             request,
@@ -1067,7 +1068,7 @@ class ReleaseFlow:
 
     def _bump(self, request: Request, **changes: Any) -> Request:
         changes.update(version=request.version + 1, updated_at=self.now())
-        return request.model_copy(update=changes)
+        return model_updated(request, changes)
 
     def _write(
         self,

@@ -5,7 +5,9 @@
   or on any object with those attributes must give the same keys;
 * ``service._role_names`` caches the sorted role values of an audit entry;
 * ``ReleaseFlow.now`` skips ``_aware`` for the default clock, whose time is aware
-  and in UTC already.
+  and in UTC already;
+* ``models.updated`` is ``model_copy(update=...)`` and ``models.assembled`` is
+  ``model_validate`` of already-validated values, without pydantic's generic steps.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from uuid import UUID
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import ValidationError as PydanticValidationError
 
 import releaseflow as rf
 from releaseflow import service
 from releaseflow.exceptions import ValidationError
-from releaseflow.models import Requester
+from releaseflow.models import ChainHead, Requester, assembled, updated
 from releaseflow.reports.row_facts import press_keys, request_fact_values
 from releaseflow.storage.memory import InMemoryStore
 from releaseflow.vocabulary import RequesterType, Role
@@ -123,3 +127,95 @@ def test_fact_values_of_an_engine_request_use_the_requesters_keys() -> None:
     assert values[0] == "electronic"
     assert values[6:8] == ("X", "H")
     assert values[9] is None  # not a titled kind
+
+
+# -- models.updated / models.assembled: model_copy / model_validate, directly -------
+
+
+def _state(model: Any) -> Any:
+    """Everything pydantic keeps on an instance, with each value's exact type."""
+    return (
+        type(model),
+        [(name, type(value), value) for name, value in model.__dict__.items()],
+        model.__pydantic_fields_set__,
+        model.__pydantic_extra__,
+        getattr(model, "__pydantic_private__", None),
+    )
+
+
+def _engine_request() -> rf.Request:
+    flow = rf.ReleaseFlow(InMemoryStore())
+    flow.directory.bootstrap("admin", unit="agency")
+    for actor, role in [
+        ("comms.nguyen", "comms_officer"),
+        ("spoke.tran", "spokesperson"),
+        ("coord.bui", "coordinating_officer"),
+    ]:
+        flow.directory.grant(actor, role, unit="agency", by="admin")
+    request = flow.create(
+        "press_inquiry",
+        title="T",
+        body="B",
+        actor="comms.nguyen",
+        unit="agency/ttyt",
+        channel="electronic",
+        requester={"type": "journalist", "name": "H", "organisation": "X"},
+    )
+    return flow.fire(request.id, "triage", actor="spoke.tran")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"state": "gathering", "version": 3},
+        {"version": 9, "updated_at": datetime(2026, 3, 2, tzinfo=UTC)},
+        {"deadlines": ()},
+        {"title": "x", "body": "y", "contributors": ("a", "b")},
+    ],
+)
+def test_updated_is_model_copy(changes: dict[str, Any]) -> None:
+    request = _engine_request()
+    before = _state(request)
+    copy = updated(request, dict(changes))
+    assert _state(copy) == _state(request.model_copy(update=dict(changes)))
+    assert copy == request.model_copy(update=dict(changes))
+    assert _state(request) == before  # the original is untouched
+    assert copy.__dict__ is not request.__dict__
+    assert copy.__pydantic_fields_set__ is not request.__pydantic_fields_set__
+    with pytest.raises(PydanticValidationError):
+        copy.state = "x"  # type: ignore[misc]  # still frozen
+
+
+def test_updated_of_a_partly_set_model_adds_only_the_changed_names() -> None:
+    deadline = _engine_request().deadlines[0]
+    assert "met_at" not in deadline.model_fields_set
+    copy = updated(deadline, {"met_at": datetime(2026, 3, 2, tzinfo=UTC)})
+    assert _state(copy) == _state(
+        deadline.model_copy(update={"met_at": datetime(2026, 3, 2, tzinfo=UTC)})
+    )
+
+
+class _Extra(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    a: int = 0
+
+
+class _Private(BaseModel):
+    a: int = 0
+    _p: int = PrivateAttr(default=5)
+
+
+@pytest.mark.parametrize("model", [_Extra(a=1, b=2), _Private(a=1)])
+def test_updated_of_other_models_is_model_copy(model: BaseModel) -> None:
+    assert _state(updated(model, {"a": 3})) == _state(model.model_copy(update={"a": 3}))
+
+
+def test_assembled_is_model_validate_for_validated_values() -> None:
+    request = _engine_request()
+    values = dict(request.__dict__)
+    assert _state(assembled(rf.Request, values)) == _state(
+        rf.Request.model_validate(values)
+    )
+    head = {"ledger": 1, "seq": 2, "hash": "a" * 64}
+    assert _state(assembled(ChainHead, head)) == _state(ChainHead.model_validate(head))

@@ -64,8 +64,10 @@ def outcome(seal: Any, draft: Any, head: ChainHead) -> Any:
     entry = sealed.entry
     return (
         "sealed",
-        entry.model_dump(),
+        [(name, type(value), value) for name, value in entry.__dict__.items()],
         entry.model_fields_set,
+        entry.__pydantic_extra__,
+        entry.__pydantic_private__,
         sealed.payload_json,
         sealed.roles_json,
     )
