@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -156,13 +157,9 @@ _ASCII_ENUMS: Final = all(
 true for the vocabulary; were it not, every draft would take the general path."""
 
 
-def _text_or_null(value: Any) -> str | None:
-    """The JSON of an ASCII ``str`` or None; None for anything else (not common)."""
-    if value is None:
-        return "null"
-    if type(value) is str and value.isascii():
-        return _enc(value)
-    return None
+def _nfc(text: str) -> bool:
+    """Whether canonical JSON takes ``text`` as it is (NFC; ASCII is NFC)."""
+    return text.isascii() or unicodedata.is_normalized("NFC", text)
 
 
 def _utc_stamp(value: datetime) -> str:
@@ -176,18 +173,18 @@ def _utc_stamp(value: datetime) -> str:
 def _flat_json(payload: dict[str, Any]) -> tuple[dict[str, Any], str, str] | None:
     """The plain form and (canonical, stored) JSON of a flat payload, or None.
 
-    Flat: ASCII keys, and values that are ASCII ``str``, exact ``int`` (short
+    Flat: NFC ``str`` keys, and values that are NFC ``str``, exact ``int`` (short
     enough to print), ``bool``, None, or a ``datetime`` in ``UTC`` (plain: its
-    canonical text). None for any other payload (nested values, non-ASCII text):
+    canonical text). None for any other payload (nested values, text not in NFC):
     not common.
     """
     plain: dict[str, Any] = {}
     items = []
     for key, value in payload.items():
-        if type(key) is not str or not key.isascii():
+        if type(key) is not str or not _nfc(key):
             return None
         if type(value) is str:
-            if not value.isascii():
+            if not _nfc(value):
                 return None
             text = _enc(value)
         elif value is None:
@@ -208,7 +205,7 @@ def _flat_json(payload: dict[str, Any]) -> tuple[dict[str, Any], str, str] | Non
     stored = "{" + ",".join([f"{_enc(k)}:{v}" for k, v in items]) + "}"
     if len(items) < 2:
         return plain, stored, stored
-    items.sort()  # ASCII keys: str order is code point order, as sort_keys
+    items.sort()  # str order is code point order, as sort_keys (keys are unique)
     canonical = "{" + ",".join([f"{_enc(k)}:{v}" for k, v in items]) + "}"
     return plain, canonical, stored
 
@@ -220,10 +217,10 @@ _INT_BOUND: Final = 10**18
 def _seal_common(draft: Mapping[str, Any], head: ChainHead) -> Sealed | None:
     """:func:`_seal_general` for a draft of the common shape; None for any other.
 
-    Common: exactly :data:`_COMMON_KEYS`, ``str`` fields ASCII (or None where the
+    Common: exactly :data:`_COMMON_KEYS`, ``str`` fields in NFC (or None where the
     model allows it), ids ``UUID``, enums the vocabulary's own members, ``at`` a
-    ``datetime`` in ``UTC``, ``roles`` a tuple of ASCII text, the payload a
-    ``dict`` of ASCII keys and scalar values (:func:`_flat_json`). The canonical
+    ``datetime`` in ``UTC``, ``roles`` a tuple of NFC text, the payload a ``dict``
+    of NFC keys and scalar values (:func:`_flat_json`). The canonical
     text is then formatted directly instead of made plain field by field and
     encoded. Anything else returns None, unraised (every value it would refuse is
     outside the common shape), and the general path decides.
@@ -253,16 +250,14 @@ def _seal_common(draft: Mapping[str, Any], head: ChainHead) -> Sealed | None:
         or type(draft["actor"]) is not str
     ):
         return None
-    actor = _text_or_null(draft["actor"])
-    content_hash = _text_or_null(draft["content_hash"])
-    from_state = _text_or_null(draft["from_state"])
-    to_state = _text_or_null(draft["to_state"])
-    trigger = _text_or_null(draft["trigger"])
-    unit = _text_or_null(draft["unit"])
-    if None in (actor, content_hash, from_state, to_state, trigger, unit):
-        return None
+    actor, content_hash = draft["actor"], draft["content_hash"]
+    from_state, to_state = draft["from_state"], draft["to_state"]
+    trigger, unit = draft["trigger"], draft["unit"]
+    for value in (actor, content_hash, from_state, to_state, trigger, unit):
+        if value is not None and (type(value) is not str or not _nfc(value)):
+            return None
     for role in roles:
-        if type(role) is not str or not role.isascii():
+        if type(role) is not str or not _nfc(role):
             return None
     flat = _flat_json(payload)
     if flat is None:
@@ -272,11 +267,11 @@ def _seal_common(draft: Mapping[str, Any], head: ChainHead) -> Sealed | None:
     seq += 1
     stamp = _utc_stamp(at)
     text = _COMMON_JSON % (
-        actor,
+        _enc(actor),
         stamp,
-        content_hash,
+        "null" if content_hash is None else _enc(content_hash),
         event._value_,
-        from_state,
+        "null" if from_state is None else _enc(from_state),
         ledger,
         canon_payload,
         _enc(prev_hash),
@@ -285,9 +280,9 @@ def _seal_common(draft: Mapping[str, Any], head: ChainHead) -> Sealed | None:
         "null" if version is None else str(version),
         roles_json,
         seq,
-        to_state,
-        trigger,
-        unit,
+        "null" if to_state is None else _enc(to_state),
+        "null" if trigger is None else _enc(trigger),
+        "null" if unit is None else _enc(unit),
     )
     fields = dict(draft)
     fields.update(
