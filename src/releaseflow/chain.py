@@ -18,9 +18,10 @@ import hashlib
 import hmac
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from json.encoder import encode_basestring as _enc
 from typing import Any, Final, NamedTuple
@@ -36,7 +37,7 @@ from .canonical import (
     to_plain,
 )
 from .exceptions import ValidationError
-from .models import Anchor, AuditEntry, ChainHead
+from .models import Anchor, AuditEntry, ChainHead, assembled
 from .vocabulary import AuditEvent, RequestKind
 
 __all__ = [
@@ -113,8 +114,193 @@ def seal_stored(draft: Mapping[str, Any], head: ChainHead) -> Sealed:
 
     The payload is made plain once: its plain form is both hashed (inside the
     canonical text of the entry) and written as the stored text, so a store does
-    not walk it again.
+    not walk it again. Drafts of the engine's common shape are sealed by
+    :func:`_seal_common`, the rest by :func:`_seal_general`; both give the same
+    :class:`Sealed` (tests pin them), the first with less work.
     """
+    sealed = _seal_common(draft, head)
+    return sealed if sealed is not None else _seal_general(draft, head)
+
+
+_COMMON_KEYS: Final = frozenset(
+    {
+        "event",
+        "request_id",
+        "request_version",
+        "request_kind",
+        "unit",
+        "from_state",
+        "to_state",
+        "trigger",
+        "actor",
+        "roles",
+        "at",
+        "payload",
+        "content_hash",
+    }
+)
+"""The draft keys the engine's request writes pass (``ReleaseFlow._append``)."""
+_COMMON_JSON: Final = (
+    '{"actor":%s,"at":"%s","canon_version":'
+    + str(CANON_VERSION)
+    + ',"content_hash":%s,"event":"%s","from_state":%s,"hash_alg":'
+    + _enc(HASH_ALG)
+    + ',"ledger":%d,"payload":%s,"prev_hash":%s,"request_id":%s,"request_kind":%s,'
+    '"request_version":%s,"roles":%s,"seq":%d,"to_state":%s,"trigger":%s,"unit":%s}'
+)
+"""The canonical JSON of a common-shape entry, one ``%s``/``%d`` per varying field."""
+_ASCII_ENUMS: Final = all(
+    member.value.isascii() and _enc(member.value) == f'"{member.value}"'
+    for member in (*AuditEvent, *RequestKind)
+)
+"""Enum values go into :data:`_COMMON_JSON` as they are (ASCII, nothing to escape):
+true for the vocabulary; were it not, every draft would take the general path."""
+
+
+def _nfc(text: str) -> bool:
+    """Whether canonical JSON takes ``text`` as it is (NFC; ASCII is NFC)."""
+    return text.isascii() or unicodedata.is_normalized("NFC", text)
+
+
+def _utc_stamp(value: datetime) -> str:
+    """``format_timestamp`` of a datetime whose tzinfo is ``UTC``.
+
+    Its isoformat ends "+00:00" where the canonical text has "Z".
+    """
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def _flat_json(payload: dict[str, Any]) -> tuple[dict[str, Any], str, str] | None:
+    """The plain form and (canonical, stored) JSON of a flat payload, or None.
+
+    Flat: NFC ``str`` keys, and values that are NFC ``str``, exact ``int`` (short
+    enough to print), ``bool``, None, or a ``datetime`` in ``UTC`` (plain: its
+    canonical text). None for any other payload (nested values, text not in NFC):
+    not common.
+    """
+    plain: dict[str, Any] = {}
+    items = []
+    for key, value in payload.items():
+        if type(key) is not str or not _nfc(key):
+            return None
+        if type(value) is str:
+            if not _nfc(value):
+                return None
+            text = _enc(value)
+        elif value is None:
+            text = "null"
+        elif value is True:
+            text = "true"
+        elif value is False:
+            text = "false"
+        elif type(value) is int and -_INT_BOUND < value < _INT_BOUND:
+            text = str(value)
+        elif type(value) is datetime and value.tzinfo is UTC:
+            value = _utc_stamp(value)
+            text = f'"{value}"'
+        else:
+            return None
+        plain[key] = value
+        items.append((key, text))
+    stored = "{" + ",".join([f"{_enc(k)}:{v}" for k, v in items]) + "}"
+    if len(items) < 2:
+        return plain, stored, stored
+    items.sort()  # str order is code point order, as sort_keys (keys are unique)
+    canonical = "{" + ",".join([f"{_enc(k)}:{v}" for k, v in items]) + "}"
+    return plain, canonical, stored
+
+
+_INT_BOUND: Final = 10**18
+"""Ints in a common payload stay well inside the encoder's digit limit."""
+
+
+def _seal_common(draft: Mapping[str, Any], head: ChainHead) -> Sealed | None:
+    """:func:`_seal_general` for a draft of the common shape; None for any other.
+
+    Common: exactly :data:`_COMMON_KEYS`, ``str`` fields in NFC (or None where the
+    model allows it), ids ``UUID``, enums the vocabulary's own members, ``at`` a
+    ``datetime`` in ``UTC``, ``roles`` a tuple of NFC text, the payload a ``dict``
+    of NFC keys and scalar values (:func:`_flat_json`). The canonical
+    text is then formatted directly instead of made plain field by field and
+    encoded. Anything else returns None, unraised (every value it would refuse is
+    outside the common shape), and the general path decides.
+    """
+    if type(draft) is not dict or draft.keys() != _COMMON_KEYS or not _ASCII_ENUMS:
+        return None
+    event, kind, rid = draft["event"], draft["request_kind"], draft["request_id"]
+    version, at, roles = draft["request_version"], draft["at"], draft["roles"]
+    payload = draft["payload"]
+    ledger, prev_hash, seq = head.ledger, head.hash, head.seq
+    if (
+        type(event) is not AuditEvent
+        or (kind is not None and type(kind) is not RequestKind)
+        or (rid is not None and type(rid) is not UUID)
+        or (
+            version is not None
+            and (type(version) is not int or not -_INT_BOUND < version < _INT_BOUND)
+        )
+        or type(at) is not datetime
+        or at.tzinfo is not UTC
+        or type(roles) is not tuple
+        or type(payload) is not dict
+        or type(ledger) is not int
+        or type(seq) is not int
+        or type(prev_hash) is not str
+        or not prev_hash.isascii()
+        or type(draft["actor"]) is not str
+    ):
+        return None
+    actor, content_hash = draft["actor"], draft["content_hash"]
+    from_state, to_state = draft["from_state"], draft["to_state"]
+    trigger, unit = draft["trigger"], draft["unit"]
+    for value in (actor, content_hash, from_state, to_state, trigger, unit):
+        if value is not None and (type(value) is not str or not _nfc(value)):
+            return None
+    for role in roles:
+        if type(role) is not str or not _nfc(role):
+            return None
+    flat = _flat_json(payload)
+    if flat is None:
+        return None
+    plain, canon_payload, payload_json = flat
+    roles_json = "[" + ",".join([_enc(role) for role in roles]) + "]"
+    seq += 1
+    stamp = _utc_stamp(at)
+    text = _COMMON_JSON % (
+        _enc(actor),
+        stamp,
+        "null" if content_hash is None else _enc(content_hash),
+        event._value_,
+        "null" if from_state is None else _enc(from_state),
+        ledger,
+        canon_payload,
+        _enc(prev_hash),
+        "null" if rid is None else f'"{rid}"',
+        "null" if kind is None else f'"{kind._value_}"',
+        "null" if version is None else str(version),
+        roles_json,
+        seq,
+        "null" if to_state is None else _enc(to_state),
+        "null" if trigger is None else _enc(trigger),
+        "null" if unit is None else _enc(unit),
+    )
+    fields = dict(draft)
+    fields.update(
+        ledger=ledger,
+        seq=seq,
+        prev_hash=prev_hash,
+        canon_version=CANON_VERSION,
+        hash_alg=HASH_ALG,
+        payload=plain,
+        hash=sha256_hex(text.encode("utf-8")),
+    )
+    # every value has exactly the type AuditEntry's validation returns (checked
+    # above): the entry is assembled, not validated again
+    return Sealed(assembled(AuditEntry, fields), payload_json, roles_json)
+
+
+def _seal_general(draft: Mapping[str, Any], head: ChainHead) -> Sealed:
+    """:func:`seal_stored` for any draft: every field made plain, then encoded."""
     fields = dict(draft)
     # the payload is stored as JSON: keep only JSON values so it reads back equal
     payload = to_plain(fields.pop("payload", {}), path="payload")

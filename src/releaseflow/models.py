@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any, Final, TypeVar
 from uuid import UUID
 
@@ -121,6 +122,55 @@ def parse(model: type[M], data: Any, *, prefix: str = "") -> M:
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+
+
+_new_object = object.__new__
+_set_slot = object.__setattr__
+
+
+def updated(model: M, changes: dict[str, Any]) -> M:
+    """``model.model_copy(update=changes)``, without its generic copying steps.
+
+    The same model: a shallow copy of the fields with ``changes`` applied (not
+    validated, as with ``model_copy``), those names added to the fields set. For
+    the models of this module (``extra="forbid"``, no private attributes) that is
+    all ``model_copy`` does; any other model goes through ``model_copy`` itself.
+    """
+    if (
+        model.__pydantic_extra__ is not None
+        or getattr(model, "__pydantic_private__", None) is not None
+    ):
+        return model.model_copy(update=changes)
+    copy = _new_object(type(model))
+    _set_slot(copy, "__dict__", {**model.__dict__, **changes})
+    _set_slot(
+        copy, "__pydantic_fields_set__", model.__pydantic_fields_set__ | changes.keys()
+    )
+    _set_slot(copy, "__pydantic_extra__", None)
+    _set_slot(copy, "__pydantic_private__", None)
+    return copy
+
+
+@lru_cache(maxsize=64)
+def _field_names(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(model.model_fields)
+
+
+def assembled(model: type[M], values: dict[str, Any]) -> M:
+    """``model.model_validate(values)`` for values that are already what it yields.
+
+    ``values`` must hold every field of ``model``, each of exactly the type
+    validation returns for it (the caller checks; ``chain._seal_common`` does):
+    the instance is then built without running the validators, with the same
+    ``__dict__`` (in field order) and fields set.
+    """
+    names = _field_names(model)
+    instance = _new_object(model)
+    _set_slot(instance, "__dict__", {name: values[name] for name in names})
+    _set_slot(instance, "__pydantic_fields_set__", set(names))
+    _set_slot(instance, "__pydantic_extra__", None)
+    _set_slot(instance, "__pydantic_private__", None)
+    return instance
 
 
 class Requester(_Frozen):

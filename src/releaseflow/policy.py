@@ -84,6 +84,8 @@ def effective_roles(ctx: PolicyContext, request: Request) -> frozenset[Role]:
     """The actor's roles for ``request``: grants plus a covering authorisation."""
     if ctx.authorised_for(request) is not None:
         return ctx.roles | {Role.AUTHORISED_SPEAKER}
+    if type(ctx.roles) is frozenset and Role.AUTHORISED_SPEAKER not in ctx.roles:
+        return ctx.roles  # immutable: the set the difference would make
     return ctx.roles - {Role.AUTHORISED_SPEAKER}
 
 

@@ -51,6 +51,7 @@ from .models import (
     content_hash_of,
     parse,
 )
+from .models import updated as model_updated
 from .ports import DirectoryMoved, Store, UnitOfWork
 from .scheduling import CalendarChange, SweepReport
 from .text import MAX_SHORT, canonical_actor_id, clean_json, clean_text
@@ -85,6 +86,12 @@ class RoleProvider(Protocol):
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@lru_cache(maxsize=256)
+def _role_names(roles: frozenset[Role]) -> tuple[str, ...]:
+    """An entry's ``roles``: the role values, sorted (the same few sets recur)."""
+    return tuple(sorted(r.value for r in roles))
 
 
 def _aware(value: datetime, field: str) -> datetime:
@@ -295,6 +302,8 @@ class ReleaseFlow:
 
     def now(self) -> datetime:
         """The engine's current time (aware, UTC)."""
+        if self._clock is _utcnow:  # aware and in UTC already: _aware returns it
+            return datetime.now(UTC)
         return _aware(self._clock(), "clock")
 
     # -- reads --------------------------------------------------------------
@@ -743,7 +752,7 @@ class ReleaseFlow:
                 self._load(uow, rid=request.id, expected=expected_version, hook=False)
             raise
         if deadlines != updated.deadlines:
-            updated = updated.model_copy(update={"deadlines": deadlines})
+            updated = model_updated(updated, {"deadlines": deadlines})
         entry = self._write(
             uow,
             request,
@@ -1059,7 +1068,7 @@ class ReleaseFlow:
 
     def _bump(self, request: Request, **changes: Any) -> Request:
         changes.update(version=request.version + 1, updated_at=self.now())
-        return request.model_copy(update=changes)
+        return model_updated(request, changes)
 
     def _write(
         self,
@@ -1110,7 +1119,7 @@ class ReleaseFlow:
                 "to_state": request.state,
                 "trigger": trigger,
                 "actor": actor,
-                "roles": tuple(sorted(r.value for r in roles)),
+                "roles": _role_names(roles),
                 "at": ctx.now,
                 "payload": {
                     **payload,

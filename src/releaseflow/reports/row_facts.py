@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from ..models import DeadlineStatus, Request
+from ..models import DeadlineStatus, Request, Requester
 
 __all__ = [
     "FACT_COLUMNS",
@@ -105,14 +105,31 @@ def press_keys(requester: Any) -> tuple[str | None, str | None]:
     """
     if requester is None:
         return None, None
+    if type(requester) is Requester:  # every write: its fields, without lookups
+        return _press_keys(
+            requester.type._value_,
+            requester.name,
+            requester.organisation,
+            requester.contact_id,
+            requester.press_card,
+        )
     get = requester.get if isinstance(requester, dict) else _attr(requester)
     kind = get("type")
     kind = getattr(kind, "value", kind)
     if kind not in PRESS_TYPES:
         return None, None
-    name = get("name")
-    org = get("organisation") or (name if kind == "press_agency" else None)
-    contact = get("contact_id")
+    return _press_keys(
+        kind, get("name"), get("organisation"), get("contact_id"), get("press_card")
+    )
+
+
+def _press_keys(
+    kind: Any, name: Any, organisation: Any, contact: Any, card: Any
+) -> tuple[str | None, str | None]:
+    """:func:`press_keys` of a requester's values."""
+    if kind not in PRESS_TYPES:
+        return None, None
+    org = organisation or (name if kind == "press_agency" else None)
     org_key = str(org) if org else None
     if kind != "journalist":
         if contact and org_key:
@@ -120,7 +137,6 @@ def press_keys(requester: Any) -> tuple[str | None, str | None]:
         return org_key, None
     if contact:
         return org_key, f"{name} [contact {contact}]"
-    card = get("press_card")
     return org_key, (f"{name} ({card})" if card else str(name))
 
 
@@ -141,7 +157,7 @@ def request_fact_values(request: Request) -> tuple[Any, ...]:
     release, refusal = request.release, request.refusal
     org, journalist = press_keys(request.requester)
     return (
-        request.channel.value,  # fact_channel
+        request.channel._value_,  # fact_channel (_value_: no enum property call)
         release.at if release is not None else None,  # fact_released_at
         release.form.value if release is not None else None,  # fact_release_form
         refusal.at if refusal is not None else None,  # fact_refused_at
@@ -150,7 +166,7 @@ def request_fact_values(request: Request) -> tuple[Any, ...]:
         org,  # fact_org
         journalist,  # fact_journalist
         bool(request.metadata.get(IN_SCOPE_KEY, True)),  # fact_in_scope
-        request.title if request.kind.value in TITLED else None,  # fact_title
+        request.title if request.kind._value_ in TITLED else None,  # fact_title
         (  # fact_seconds
             int((release.at - request.received_at).total_seconds())
             if release is not None
