@@ -30,6 +30,7 @@ from releaseflow.storage.sql import SqlStore
 from releaseflow.storage.sql.repositories import SqlDirectory
 from tests import sql_support
 from tests.conftest import Clock, staff
+from tests.sql.conftest import FILE_BACKENDS
 from tests.sql.guessing import GUESS_BACKENDS, toggle, warm
 from tests.sql_support import open_sql_store
 
@@ -58,6 +59,12 @@ def _two(backend: str, tmp_path: Path) -> Iterator[Flows]:
 @pytest.fixture(name="flows", params=[b for b in GUESS_BACKENDS if b == "postgres"])
 def _flows(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flows]:
     """Two stores (two processes' caches) on one PostgreSQL database."""
+    yield from _two(str(request.param), tmp_path)
+
+
+@pytest.fixture(name="any_flows", params=FILE_BACKENDS)
+def _any_flows(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flows]:
+    """Two stores on one database of every file or server backend configured."""
     yield from _two(str(request.param), tmp_path)
 
 
@@ -352,3 +359,28 @@ def test_a_joined_transition_reads_the_directory_under_the_lock(
         toggle(here.joined(conn), request, "coord.bui")
     assert moved == []
     assert here.get(request.id) == request
+
+
+def test_a_missing_directory_row_and_another_process_revoking(
+    any_flows: Flows,
+) -> None:
+    """No version row: a revoke in another process must still reach this one.
+
+    (A hole older than the guess: with the row gone every bump updated nothing, so
+    the version stayed 0 and every process's snapshot at 0 stayed current -- a
+    cached grant outlived its revocation, read under the lock or guessed alike.
+    The bump now puts the row back, past 0.)
+    """
+    here, there = any_flows
+    store = _store(here)
+    with store.engine.begin() as conn:
+        conn.execute(sa.delete(store.tables.directory))
+    request = warm(here)
+    there.directory.revoke(
+        "coord.bui", "coordinating_officer", unit="agency", by="admin"
+    )
+    with pytest.raises(NotPermittedError):
+        toggle(here, request, "coord.bui")
+    assert here.get(request.id) == request
+    assert not there.directory.grants("coord.bui")
+    assert here.audit.verify().ok

@@ -899,7 +899,14 @@ class SqlDirectory:
         self._uow.directory_dirty = True
         self._uow.directory_seen = None
         d = self._d
-        self._uow.run(sa.update(d).where(d.c.id == 1).values(version=d.c.version + 1))
+        moved = self._uow.run(
+            sa.update(d).where(d.c.id == 1).values(version=d.c.version + 1)
+        )
+        if not moved.rowcount:
+            # no version row (deleted): it reads as 0, and a bump that moved
+            # nothing would leave every snapshot at 0 current for ever -- another
+            # process would go on deciding on grants this change removes
+            self._uow.run(sa.insert(d).values(id=1, version=1))
         return int(self._uow.scalar(sa.select(d.c.version).where(d.c.id == 1)) or 0)
 
 
