@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,9 @@ from releaseflow.ports import DirectoryMoved
 from releaseflow.storage.sql import SqlStore
 from releaseflow.storage.sql.repositories import SqlDirectory
 from tests import sql_support
-from tests.conftest import Clock, staff
+from tests.conftest import Clock, new_inquiry, staff, to_approved
 from tests.sql.conftest import FILE_BACKENDS
-from tests.sql.guessing import GUESS_BACKENDS, toggle, warm
+from tests.sql.guessing import GUESS_BACKENDS, TOGGLE, toggle, warm
 from tests.sql_support import open_sql_store
 
 Flows = tuple[rf.ReleaseFlow, rf.ReleaseFlow]
@@ -297,6 +298,150 @@ def test_a_revoke_committed_while_the_cas_waits_for_the_directory_refuses(
     assert moved == [1]
     assert here.get(request.id) == request
     assert len(here.audit.history(request.id)) == entries
+    assert here.audit.verify().ok
+
+
+class _Pause:
+    """A test hook that stops its flow at ``point`` until released."""
+
+    def __init__(self, point: str) -> None:
+        self.point = point
+        self.reached = threading.Event()
+        self.go = threading.Event()
+
+    def __call__(self, point: str) -> None:
+        if point == self.point and not self.reached.is_set():
+            self.reached.set()
+            assert self.go.wait(LIMIT), "the test never released the flow"
+
+
+def _lock_reads(monkeypatch: pytest.MonkeyPatch, store: SqlStore) -> list[int]:
+    """Each directory version read under the lock by ``store``'s units of work."""
+    reads: list[int] = []
+    original = SqlDirectory._lock
+
+    def spy(self: SqlDirectory) -> int:
+        if self._uow.store is store:
+            reads.append(1)
+        return original(self)
+
+    monkeypatch.setattr(SqlDirectory, "_lock", spy)
+    return reads
+
+
+@pytest.mark.parametrize("what", ["grant", "authorisation"])
+def test_a_guessed_transition_before_its_commit_makes_a_revocation_wait(
+    flows: Flows, moved: list[int], monkeypatch: pytest.MonkeyPatch, what: str
+) -> None:
+    """Approval first: the revocation commits after the transition, never before.
+
+    grant: a warm toggle (the guess is never read: the EXISTS holds the lock) is
+    paused just before COMMIT while another process revokes the actor's role.
+    authorisation: a release on an authorisation (the guess is confirmed by the
+    authorisation read) is paused there while another process revokes the
+    authorisation. Either revocation must wait for the paused COMMIT.
+    """
+    here, there = flows
+    store = _store(here)
+    url = store.engine.url.render_as_string(hide_password=False)
+    request = warm(here)
+    if what == "grant":
+        actor = "coord.bui"
+        target = request
+        trigger = TOGGLE[target.state]
+        payload: dict[str, Any] = {}
+
+        def revoke() -> Any:
+            return there.directory.revoke(
+                actor, "coordinating_officer", unit="agency", by="admin"
+            )
+
+    else:
+        actor = "speaker.mai"
+        target = to_approved(here, new_inquiry(here))
+        trigger = "release"
+        payload = {"form": "written_answer"}
+        auth = there.directory.authorise(
+            actor,
+            target.id,
+            reference="QĐ 15/QĐ-UBND",
+            published_at="https://danang.gov.vn/nguoi-phat-ngon",
+            valid_until=there.now() + timedelta(days=2),
+            by="head.pham",
+        )
+        for _ in range(2):  # this store's snapshot catches up with it
+            request = toggle(here, request, "coord.bui")
+        moved.clear()
+
+        def revoke() -> Any:
+            return there.directory.revoke_authorisation(auth.id, by="head.pham")
+
+    assert store.caches.current_directory() is not None
+    reads = _lock_reads(monkeypatch, store)
+    pause = _Pause("before_commit")
+    paused = rf.ReleaseFlow(store, clock=here._clock, test_hook=pause)
+    fire = _Thread(
+        lambda: paused.fire(
+            target.id,
+            trigger,
+            actor=actor,
+            expected_version=target.version,
+            **payload,
+        )
+    )
+    try:
+        assert pause.reached.wait(LIMIT), fire.error
+        if what == "grant":
+            assert reads == []  # decided on the guess, checked only by the CAS
+        revoking = _Thread(revoke)
+        assert _waiting(url, f"UPDATE {store.tables.prefix}directory_state%")
+        assert not revoking.done.wait(0.3), "the revocation ran past the transition"
+    finally:
+        pause.go.set()
+    fire.join()
+    revoking.join()
+    assert fire.error is None, fire.error
+    assert revoking.error is None, revoking.error
+    assert moved == []
+    done = fire.value
+    assert done.version == target.version + 1
+    entry = here.audit.history(target.id)[-1]
+    assert entry.actor == actor
+    assert entry.request_version == done.version
+    assert here.audit.verify().ok
+
+
+def test_an_authorisation_revoked_elsewhere_refuses_the_release(
+    flows: Flows, moved: list[int]
+) -> None:
+    """Decided on a snapshot holding the authorisation: confirmed, moved, refused."""
+    here, there = flows
+    request = warm(here)
+    target = to_approved(here, new_inquiry(here))
+    auth = there.directory.authorise(
+        "speaker.mai",
+        target.id,
+        reference="QĐ 15/QĐ-UBND",
+        published_at="https://danang.gov.vn/nguoi-phat-ngon",
+        valid_until=there.now() + timedelta(days=2),
+        by="head.pham",
+    )
+    for _ in range(2):  # this store's snapshot catches up with it
+        request = toggle(here, request, "coord.bui")
+    moved.clear()
+    entries = len(here.audit.history(target.id))
+    there.directory.revoke_authorisation(auth.id, by="head.pham")
+    with pytest.raises(NotPermittedError):
+        here.fire(
+            target.id,
+            "release",
+            actor="speaker.mai",
+            expected_version=target.version,
+            form="written_answer",
+        )
+    assert moved == [1]  # the snapshot held the authorisation; the read moved it
+    assert len(here.audit.history(target.id)) == entries
+    assert here.get(target.id).state == "approved"
     assert here.audit.verify().ok
 
 
