@@ -37,6 +37,8 @@ from tests.sql_support import open_sql_store
 
 Flows = tuple[rf.ReleaseFlow, rf.ReleaseFlow]
 LIMIT = 20.0
+_STARTED: list[_Thread] = []
+"""Threads a test started (joined before its stores close)."""
 
 
 def _store(flow: rf.ReleaseFlow) -> SqlStore:
@@ -53,6 +55,8 @@ def _two(backend: str, tmp_path: Path) -> Iterator[Flows]:
     there = SqlStore.open(url, table_prefix=prefix, migrate=False)
     clock = Clock()
     yield staff(rf.ReleaseFlow(here, clock=clock)), rf.ReleaseFlow(there, clock=clock)
+    while _STARTED:  # (a failed test's threads end before their stores close)
+        _STARTED.pop()._thread.join(LIMIT)
     there.close()
     here.close()
 
@@ -95,6 +99,7 @@ class _Thread:
         self.done = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
         self._thread.start()
+        _STARTED.append(self)
 
     def _run(self, call: Callable[[], Any]) -> None:
         try:
@@ -504,6 +509,34 @@ def test_a_joined_transition_reads_the_directory_under_the_lock(
         toggle(here.joined(conn), request, "coord.bui")
     assert moved == []
     assert here.get(request.id) == request
+
+
+def test_a_revoke_in_the_same_host_transaction_refuses_the_fire(
+    flows: Flows, moved: list[int]
+) -> None:
+    """A directory writer in the transition's own transaction: never decided stale.
+
+    The host revokes and fires in one transaction (the joined path, which reads
+    the directory under the lock); the warm store's snapshot still holds the
+    grant. Refused, and nothing of the refused call is left (its savepoint).
+    """
+    here, _ = flows
+    store = _store(here)
+    request = warm(here)
+    with store.engine.connect() as conn, conn.begin():
+        joined = here.joined(conn)
+        assert joined.directory.revoke(
+            "coord.bui", "coordinating_officer", unit="agency", by="admin"
+        )
+        with pytest.raises(NotPermittedError):
+            toggle(joined, request, "coord.bui")
+    assert moved == []
+    assert here.get(request.id) == request
+    assert not here.directory.grants("coord.bui")  # the host committed the revoke
+    with pytest.raises(NotPermittedError):  # and this store's snapshot is stale
+        toggle(here, request, "coord.bui")
+    assert here.get(request.id) == request
+    assert here.audit.verify().ok
 
 
 def test_a_missing_directory_row_and_another_process_revoking(
