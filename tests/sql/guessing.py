@@ -1,7 +1,8 @@
-"""Shared set-up of the directory-guess tests: two stores on one SQLite file.
+"""Shared set-up of the directory-guess tests: two stores on one database.
 
-``two_flows`` gives two stores (two processes' worth of caches) on one file, the
-first with the usual staff; ``warm`` makes a request whose fires the first store's
+``two_flows`` gives two stores (two processes' worth of caches) on one SQLite file
+or, when configured, one PostgreSQL database (the backends that guess), the first
+with the usual staff; ``warm`` makes a request whose fires the first store's
 caches serve, so its next fire guesses the directory version.
 """
 
@@ -16,23 +17,47 @@ import pytest
 import releaseflow as rf
 from releaseflow.storage.sql import SqlStore
 from tests.conftest import Clock, new_inquiry, staff
+from tests.sql.conftest import SQL_BACKENDS
+from tests.sql_support import open_sql_store
+
+GUESS_BACKENDS = [b for b in SQL_BACKENDS if b in ("sqlite", "postgres")]
+"""The configured backends whose transitions guess the directory version."""
 
 TOGGLE = {"drafting": "request_information", "gathering": "information_received"}
 """A pair of transitions a coordinating officer can fire back and forth."""
 
 
-@pytest.fixture(name="two_flows")
-def two_flows_fixture(
-    tmp_path: Path,
+def _two_flows(
+    backend: str, tmp_path: Path
 ) -> Iterator[tuple[rf.ReleaseFlow, rf.ReleaseFlow]]:
-    """Two stores (two processes' worth of caches) on one SQLite file."""
-    url = f"sqlite:///{tmp_path / 'guess.db'}"
-    here = SqlStore.open(url)
-    there = SqlStore.open(url, migrate=False)
+    here = open_sql_store(backend, tmp_path)
+    url = here.engine.url.render_as_string(hide_password=False)
+    there = SqlStore.open(url, table_prefix=here.tables.prefix, migrate=False)
     clock = Clock()
     yield staff(rf.ReleaseFlow(here, clock=clock)), rf.ReleaseFlow(there, clock=clock)
     there.close()
     here.close()
+
+
+@pytest.fixture(name="two_flows", params=GUESS_BACKENDS)
+def two_flows_fixture(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[rf.ReleaseFlow, rf.ReleaseFlow]]:
+    """Two stores (two processes' worth of caches) on one database."""
+    yield from _two_flows(str(request.param), tmp_path)
+
+
+@pytest.fixture(name="pg_flows", params=[b for b in GUESS_BACKENDS if b == "postgres"])
+def pg_flows_fixture(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[rf.ReleaseFlow, rf.ReleaseFlow]]:
+    """:func:`two_flows_fixture` on PostgreSQL only (when configured).
+
+    For a change another process commits inside a guessed transition: on SQLite
+    the transition holds the database's write lock from its BEGIN, so there is no
+    such window.
+    """
+    yield from _two_flows(str(request.param), tmp_path)
 
 
 def toggle(
@@ -49,8 +74,15 @@ def toggle(
 
 
 def warm(flow: rf.ReleaseFlow, actor: str = "coord.bui") -> rf.Request:
-    """A request toggled by ``actor`` until the store's caches serve the fire."""
+    """A request toggled by ``actor`` until the store's caches serve the fire.
+
+    A history read between the toggles: every connection the store's pool holds
+    has been prepared (a write on a connection not yet prepared goes SQLAlchemy's
+    way, where no guess is made) whether or not writes take the connection reads
+    park.
+    """
     request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")
-    for _ in range(3):
+    for _ in range(2):
         request = toggle(flow, request, actor)
-    return request
+        flow.audit.history(request.id)
+    return toggle(flow, request, actor)

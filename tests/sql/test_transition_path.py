@@ -117,7 +117,10 @@ def test_a_warm_transition_runs_its_few_statements(
     """Directory version, request compare-and-set, head compare-and-set, entry.
 
     (SQLite: four statements after BEGIN; PostgreSQL: three, the head and entry
-    in one; MariaDB: four.)
+    in one; MariaDB: four.) With a cursor listener attached, statements go
+    SQLAlchemy's way, where no directory version is guessed; on the raw path
+    SQLite and PostgreSQL guess it and send one statement fewer
+    (``test_pg_directory_guess.test_a_warm_transition_sends_no_directory_read``).
     """
     flow, store = flow_store
     request = flow.fire(new_inquiry(flow).id, "triage", actor="spoke.tran")

@@ -2,8 +2,9 @@
 
 On PostgreSQL the raw path puts psycopg's connection in autocommit mode and sends
 its own ``BEGIN`` in the same simple query as the first statement when that
-statement takes no parameters (the directory lock of a transition): one round trip
-fewer than psycopg's separate ``BEGIN``. The round trips are counted on the wire
+statement takes no parameters (the directory lock of a transition that does not
+guess the directory version): one round trip fewer than psycopg's separate
+``BEGIN``. The round trips are counted on the wire
 (libpq's protocol trace), not by SQLAlchemy listeners, which would switch the raw
 path off. Whatever path a transaction took, a statement after ``commit()`` must
 begin a new transaction (never run in autocommit), and a pooled connection must
@@ -30,6 +31,7 @@ from releaseflow.exceptions import (
     StorageUnavailableError,
 )
 from releaseflow.storage.sql import SqlStore
+from releaseflow.storage.sql.repositories import SqlDirectory
 from releaseflow.storage.sql.statements import DriverSql, _driver_sql
 from tests.conftest import Clock, new_inquiry, staff
 from tests.sql.conftest import SQL_BACKENDS, StoreFactory
@@ -80,10 +82,21 @@ def _round_trips(messages: list[str]) -> int:
 
 
 @pytest.mark.parametrize("sql_backend", POSTGRES)
-def test_on_postgres_a_transition_sends_begin_with_the_directory_lock(
-    open_store: StoreFactory, tmp_path: Path
+@pytest.mark.parametrize("guessed", [False, True], ids=["locked", "guessed"])
+def test_on_postgres_a_transition_takes_four_round_trips(
+    open_store: StoreFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    guessed: bool,
 ) -> None:
-    """Four round trips: BEGIN + lock, request CAS, head CAS + entry, COMMIT."""
+    """BEGIN + directory lock, request CAS, head CAS + entry, COMMIT.
+
+    Locking the directory (no guess), the BEGIN travels with the directory
+    lock (one simple query). Guessing, the directory version is
+    guessed: no lock statement, the request CAS checks and share-locks the
+    directory row itself, and the BEGIN goes alone -- one statement fewer, the
+    same four round trips.
+    """
     store = open_store()
     flow = rf.ReleaseFlow(store, clock=Clock())
     staff(flow)
@@ -94,6 +107,8 @@ def test_on_postgres_a_transition_sends_begin_with_the_directory_lock(
         actor="coord.bui",
         expected_version=request.version,
     )  # fills the caches
+    if not guessed:
+        monkeypatch.setattr(SqlDirectory, "lock_guessing", SqlDirectory.lock)
     with _wire(store, tmp_path) as messages:
         moved = flow.fire(
             request.id,
@@ -102,8 +117,18 @@ def test_on_postgres_a_transition_sends_begin_with_the_directory_lock(
             expected_version=request.version,
         )
     sent = [m for m in messages if m.startswith("F ")]
-    assert sent[0].startswith('F Query "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT')
-    assert "FOR SHARE" in sent[0]
+    queries = [m for m in sent if m.startswith(("F Query", "F Parse"))]
+    if guessed:
+        assert queries[0] == 'F Query "BEGIN ISOLATION LEVEL READ COMMITTED"'
+        assert "UPDATE" in queries[1]
+        assert "directory_state" in queries[1]
+        assert "FOR SHARE" in queries[1]
+        assert not any("SELECT" in q.split("EXISTS")[0] for q in queries[:2])
+    else:
+        assert queries[0].startswith(
+            'F Query "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT'
+        )
+        assert "FOR SHARE" in queries[0]
     assert not any(m.startswith('F Query "BEGIN"') for m in sent)
     assert sent[-1].startswith('F Query "COMMIT"')
     assert _round_trips(messages) == 4

@@ -12,7 +12,9 @@
   speaking authorisation, read while the directory version row was locked at
   version *v*. Every change to grants or authorisations bumps the version in the
   same transaction, so rows read at *v* are the rows of *v*; a decision reads (and
-  share-locks) the version row and uses the snapshot only if it shows *v*.
+  share-locks) the version row and uses the snapshot only if it shows *v*, or
+  guesses *v* and writes only through a compare-and-set that matches (and, on
+  PostgreSQL, share-locks) the version row at *v*.
 
 A unit of work collects what it reads and writes and hands it to
 :meth:`StoreCaches.publish` only after its own COMMIT succeeded; a rollback, a

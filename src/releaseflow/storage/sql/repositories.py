@@ -145,33 +145,67 @@ class SqlRequests:
         """Compare-and-set: replace the row only if it is at ``expected_version``."""
         self._uow.check_write()
         store = self._uow.store
-        sql = store.sql
         rid = str(request.id)
-        if request.version == expected_version + 1:
-            params = dict(zip(_SET_NAMES, _values(request), strict=True))
-            params["b_id"] = rid
-            params["b_expected"] = expected_version
-            driver = store.driver_sql
-            slim = self._same_identity(rid, request, expected_version)
-            if self._cas_locking_head(request, params, slim=slim):
-                return
-            guessed = self._uow.directory_guess
-            if not store.version_check:
-                cas = driver.request_blind
-            elif guessed is not None:
-                # and only at the guessed directory version (SqlDirectory.lock_guessing)
-                params["b_dir"] = guessed
-                cas = driver.request_cas_slim_dir if slim else driver.request_cas_dir
-            else:
-                cas = driver.request_cas_slim if slim else driver.request_cas
-            if self._uow.fast_rowcount(cas, params) == 1:
-                self._uow.directory_guess = None  # confirmed
-                self._uow.requests_written[rid] = request
-                return
-        self._uow.directory.confirm()  # DirectoryMoved: decided on a stale guess
-        actual = self._uow.scalar(sql.request_version, {"id": rid})
+        if request.version != expected_version + 1:
+            self._refuse(request, expected_version, None)
+            return
+        params = dict(zip(_SET_NAMES, _values(request), strict=True))
+        params["b_id"] = rid
+        params["b_expected"] = expected_version
+        driver = store.driver_sql
+        slim = self._same_identity(rid, request, expected_version)
+        guessed = self._uow.directory_guess
+        if guessed is not None:
+            # only at the guessed directory version (SqlDirectory.lock_guessing);
+            # on PostgreSQL the CAS also share-locks the directory row there
+            params["b_dir"] = guessed
+        if self._cas_locking_head(request, params, slim=slim):
+            return
+        if not store.version_check:
+            cas = driver.request_blind
+        elif guessed is not None:
+            cas = driver.request_cas_slim_dir if slim else driver.request_cas_dir
+        else:
+            cas = driver.request_cas_slim if slim else driver.request_cas
+        if self._uow.fast_rowcount(cas, params) == 1:
+            self._uow.directory_guess = None  # confirmed
+            self._uow.requests_written[rid] = request
+            return
+        plain = driver.request_cas_slim if slim else driver.request_cas
+        self._refuse(
+            request, expected_version, plain if guessed is not None else None, params
+        )
+
+    def _refuse(
+        self,
+        request: Request,
+        expected_version: int,
+        retry: Any,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        """After a compare-and-set matched nothing: raise why (or write after all).
+
+        ``DirectoryMoved`` when the directory guess was stale (nothing written);
+        else ``RequestNotFoundError`` or ``ConflictError``. ``retry``: the plain
+        CAS, when the one that matched nothing also checked a guessed directory
+        version: if the guess is confirmed (now under the lock) and the request
+        is still at ``expected_version``, the directory check refused for another
+        reason (a missing or NULL version row reads as 0), and it decides.
+        """
+        uow = self._uow
+        rid = str(request.id)
+        uow.directory.confirm()  # DirectoryMoved: decided on a stale guess
+        actual = uow.scalar(uow.store.sql.request_version, {"id": rid})
         if actual is None:
             raise RequestNotFoundError(request.id)
+        if (
+            retry is not None
+            and params is not None
+            and int(actual) == expected_version
+            and uow.fast_rowcount(retry, params) == 1
+        ):
+            uow.requests_written[rid] = request
+            return
         raise ConflictError(
             f"request {request.id} is at version {actual}, not {expected_version}",
             request_id=str(request.id),
@@ -209,7 +243,17 @@ class SqlRequests:
         uow = self._uow
         store = uow.store
         driver = store.driver_sql
-        stmt = driver.request_cas_slim_locking if slim else driver.request_cas_locking
+        guessed = uow.directory_guess is not None
+        if guessed:  # also at the guessed directory version, share-locked
+            stmt = (
+                driver.request_cas_slim_dir_locking
+                if slim
+                else driver.request_cas_dir_locking
+            )
+        else:
+            stmt = (
+                driver.request_cas_slim_locking if slim else driver.request_cas_locking
+            )
         if stmt is None or not store.version_check or store.caches.head_misses < 0.5:
             return False
         ledger = ledger_for(str(request.id), store.ledger_count)
@@ -219,6 +263,7 @@ class SqlRequests:
         if row is None:
             return False  # the CAS matched nothing: the plain path reports why
         uow.heads_locked[ledger] = (int(row[0]), str(row[1]))
+        uow.directory_guess = None  # confirmed (if guessed)
         uow.requests_written[str(request.id)] = request
         return True
 
@@ -789,20 +834,23 @@ class SqlDirectory:
         return self._lock()
 
     def lock_guessing(self) -> int:
-        """:meth:`lock`, or on SQLite the version of the store's snapshot, unread.
+        """:meth:`lock`, or the version of the store's snapshot, unread.
 
-        A SQLite write unit of work on the raw path takes the version of the
-        store's directory snapshot without a query: its grants and
-        authorisations are then served from that snapshot, a directory read that
-        needs the database confirms the version first, and the request
-        compare-and-set matches only at it (one statement fewer per transition).
-        A stale guess raises :class:`~releaseflow.ports.DirectoryMoved` (nothing
-        was written on it); the engine then decides again after :meth:`lock`.
+        A write unit of work on the raw path (SQLite or PostgreSQL, an engine the
+        store made) takes the version of the store's directory snapshot without a
+        query: its grants and authorisations are then served from that snapshot,
+        a directory read that needs the database confirms the version first, and
+        the request compare-and-set matches only at it (one statement fewer per
+        transition). On PostgreSQL that compare-and-set also share-locks the
+        directory row, as :meth:`lock` would, until the transaction ends (SQLite:
+        the write lock of ``BEGIN IMMEDIATE`` covers it). A stale guess raises
+        :class:`~releaseflow.ports.DirectoryMoved` (nothing was written on it);
+        the engine then decides again after :meth:`lock`.
         """
         uow = self._uow
         store = uow.store
         if (
-            store.is_sqlite
+            (store.is_sqlite or store.dialect == "postgresql")
             and uow._raw is not None
             and not uow.directory_dirty
             and store.version_check
@@ -851,7 +899,14 @@ class SqlDirectory:
         self._uow.directory_dirty = True
         self._uow.directory_seen = None
         d = self._d
-        self._uow.run(sa.update(d).where(d.c.id == 1).values(version=d.c.version + 1))
+        moved = self._uow.run(
+            sa.update(d).where(d.c.id == 1).values(version=d.c.version + 1)
+        )
+        if not moved.rowcount:
+            # no version row (deleted): it reads as 0, and a bump that moved
+            # nothing would leave every snapshot at 0 current for ever -- another
+            # process would go on deciding on grants this change removes
+            self._uow.run(sa.insert(d).values(id=1, version=1))
         return int(self._uow.scalar(sa.select(d.c.version).where(d.c.id == 1)) or 0)
 
 

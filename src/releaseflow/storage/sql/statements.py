@@ -81,6 +81,12 @@ class Statements:
     request_cas_dir: Any
     """The compare-and-set, also only while the directory is at ``b_dir``."""
     request_cas_slim_dir: Any
+    request_cas_dir_shared: Any
+    """:attr:`request_cas_dir` that also share-locks the directory row (row locks)."""
+    request_cas_slim_dir_shared: Any
+    request_cas_dir_locking: Any
+    """:attr:`request_cas_dir_shared` returning the locked ledger head (PostgreSQL)."""
+    request_cas_slim_dir_locking: Any
     request_blind: Any
     head_select: Any
     head_select_locked: Any
@@ -124,6 +130,19 @@ def build_statements(t: Tables) -> Statements:
     zero: Any = sa.literal_column("0")
     version_now = sa.select(d.c.version).where(d.c.id == one).scalar_subquery()
     dir_at = sa.func.coalesce(version_now, zero) == sa.bindparam("b_dir")
+    # with row locks: the directory row at ``b_dir``, share-locked until commit as
+    # SqlDirectory.lock would (READ COMMITTED: a writer holding the row makes the
+    # lock wait, and the row it committed is checked again: a new version matches
+    # nothing). An uncorrelated EXISTS is an InitPlan run before the request row
+    # is scanned, so the locks come in the order of the plain path: directory,
+    # then request.
+    dir_held = sa.exists(
+        sa.select(one)
+        .where(d.c.id == one, d.c.version == sa.bindparam("b_dir"))
+        .with_for_update(read=True)
+    )
+    request_cas_dir_shared = request_cas.where(dir_held)
+    request_cas_slim_dir_shared = request_cas_slim.where(dir_held)
     return Statements(
         request_doc=sa.select(r.c.doc).where(r.c.id == sa.bindparam("id")),
         request_version=sa.select(r.c.version).where(r.c.id == sa.bindparam("id")),
@@ -134,6 +153,10 @@ def build_statements(t: Tables) -> Statements:
         request_cas_slim_locking=_cas_locking_head(t, request_cas_slim),
         request_cas_dir=request_cas.where(dir_at),
         request_cas_slim_dir=request_cas_slim.where(dir_at),
+        request_cas_dir_shared=request_cas_dir_shared,
+        request_cas_slim_dir_shared=request_cas_slim_dir_shared,
+        request_cas_dir_locking=_cas_locking_head(t, request_cas_dir_shared),
+        request_cas_slim_dir_locking=_cas_locking_head(t, request_cas_slim_dir_shared),
         request_blind=sa.update(r).where(r.c.id == sa.bindparam("b_id")).values(values),
         head_select=head_select,
         head_select_locked=head_select.with_for_update(),
@@ -303,8 +326,12 @@ class DriverStatements:
     """The CAS without the :data:`IDENTITY_FIELDS` columns in its SET list."""
     request_cas_slim_locking: DriverSql | None
     request_cas_dir: DriverSql
-    """The CAS that also matches only at the directory version ``b_dir``."""
+    """The CAS that also matches only at the directory version ``b_dir``
+    (PostgreSQL: and share-locks the directory row, as ``SqlDirectory.lock``)."""
     request_cas_slim_dir: DriverSql
+    request_cas_dir_locking: DriverSql | None
+    """PostgreSQL: :attr:`request_cas_dir` returning the locked ledger head."""
+    request_cas_slim_dir_locking: DriverSql | None
     request_blind: DriverSql
     directory_version: DriverSql
     directory_version_shared: DriverSql
@@ -409,6 +436,7 @@ def build_driver_statements(
     sql: Statements, dialect: Dialect, schema: str | None
 ) -> DriverStatements:
     """Compile the transition statements of ``sql`` for ``dialect`` and ``schema``."""
+    pg = dialect.name == "postgresql"
     return DriverStatements(
         request_doc=_driver_sql(sql.request_doc, dialect, schema),
         request_cas=_driver_sql(sql.request_cas, dialect, schema),
@@ -423,8 +451,22 @@ def build_driver_statements(
             if dialect.name == "postgresql"
             else None
         ),
-        request_cas_dir=_driver_sql(sql.request_cas_dir, dialect, schema),
-        request_cas_slim_dir=_driver_sql(sql.request_cas_slim_dir, dialect, schema),
+        request_cas_dir=_driver_sql(
+            sql.request_cas_dir_shared if pg else sql.request_cas_dir, dialect, schema
+        ),
+        request_cas_slim_dir=_driver_sql(
+            sql.request_cas_slim_dir_shared if pg else sql.request_cas_slim_dir,
+            dialect,
+            schema,
+        ),
+        request_cas_dir_locking=(
+            _driver_sql(sql.request_cas_dir_locking, dialect, schema) if pg else None
+        ),
+        request_cas_slim_dir_locking=(
+            _driver_sql(sql.request_cas_slim_dir_locking, dialect, schema)
+            if pg
+            else None
+        ),
         request_blind=_driver_sql(sql.request_blind, dialect, schema),
         directory_version=_driver_sql(sql.directory_version, dialect, schema),
         directory_version_shared=_driver_sql(

@@ -12,7 +12,9 @@ engine has cursor-execute listeners, which then see every statement on SQLAlchem
 own path. On PostgreSQL that raw path sends the unit of work's own ``BEGIN`` (the
 psycopg connection is in autocommit mode until the transaction ends), in the same
 simple query as the first statement when that one takes no parameters: the
-directory lock of a transition, so it costs no round trip of its own. On SQLite a
+directory lock of a transition that does not guess the directory version, so it
+costs no round trip of its own (a guessing transition sends no lock statement and
+its BEGIN alone: see ``SqlDirectory.lock_guessing``). On SQLite a
 write unit of work on that path takes the idle connection the store keeps parked
 (:class:`~.raw_reads.Parking`) and parks it again when it ends with no transaction
 open; anything else goes back to the pool, rolled back there.
