@@ -18,6 +18,7 @@ import sqlalchemy as sa
 import releaseflow as rf
 from releaseflow.exceptions import ConflictError, StorageUnavailableError
 from releaseflow.storage.sql import SqlStore
+from releaseflow.storage.sql.repositories import SqlDirectory
 from tests.conftest import Clock, staff
 from tests.sql.conftest import SQL_BACKENDS
 from tests.sql.guessing import toggle, warm
@@ -145,3 +146,34 @@ def test_a_parked_link_the_server_closed_is_one_error_then_replaced(
     assert parked_now is not None
     assert parked_now is not parked
     assert flow.audit.verify().ok
+
+
+@pytest.mark.parametrize("backend", POSTGRES)
+def test_a_host_engine_is_never_parked_nor_guessed(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, prefix = server_url(backend), unique_prefix()
+    engine = sa.create_engine(url)
+    guesses: list[int] = []
+    original = SqlDirectory.lock_guessing
+
+    def spy(self: SqlDirectory) -> int:
+        version = original(self)
+        guesses.append(self._uow.directory_guess or 0)
+        return version
+
+    monkeypatch.setattr(SqlDirectory, "lock_guessing", spy)
+    try:
+        store = SqlStore.open(engine, table_prefix=prefix)
+        assert store.parking is None
+        flow = staff(rf.ReleaseFlow(store, clock=Clock()))
+        request = toggle(flow, warm(flow), "coord.bui")
+        assert guesses  # asked,
+        assert not any(guesses)  # never guessed
+        pool: Any = engine.pool
+        assert pool.checkedout() == 0  # every connection back in the host's pool
+        assert flow.get(request.id) == request
+        store.close()
+    finally:
+        engine.dispose()
+        drop_tables(url, prefix)
