@@ -1,4 +1,6 @@
-"""Review attacks on SQLite's parked write connection and directory-version guess.
+"""Review attacks on the parked write connection and the directory-version guess.
+
+(SQLite and, when configured, PostgreSQL: the backends that park and guess.)
 
 Each test sets up a way the two optimisations could go wrong and checks the
 answer is the one the unoptimised path gives: threads of one store never hold one
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,12 +28,14 @@ from releaseflow.storage.sql import SqlStore
 from releaseflow.storage.sql.repositories import SqlDirectory
 from releaseflow.storage.sql.store import SqlSingleRead, SqlUnitOfWork
 from tests.conftest import Clock, new_inquiry, staff
+from tests.sql.conftest import SQL_BACKENDS
 from tests.sql.guessing import (
     TOGGLE,
     toggle,
     two_flows_fixture,  # noqa: F401  (the two_flows fixture)
     warm,
 )
+from tests.sql_support import drop_tables, server_url, sqlite_url, unique_prefix
 
 # -- the directory guess -------------------------------------------------------
 
@@ -183,11 +188,39 @@ def test_an_uncached_actor_granted_elsewhere_is_decided_on_a_read(
 
 # -- the parked write connection -----------------------------------------------
 
+PARKING = [b for b in SQL_BACKENDS if b in ("sqlite", "postgres")]
+"""The configured backends whose write units of work park their connection."""
 
+
+@pytest.fixture(name="open_parking")
+def _open_parking(tmp_path: Path) -> Iterator[Callable[..., SqlStore]]:
+    """Open a plain ``SqlStore`` of a :data:`PARKING` backend (tables dropped after).
+
+    Not the tests' dropping store: its ``close`` drops the tables (and disposes
+    of the engine before the store's own close), which a test that closes the
+    store mid-transaction or counts the pool's connections must not get.
+    """
+    dropped: list[tuple[str, str]] = []
+
+    def factory(backend: str, **options: Any) -> SqlStore:
+        if backend == "sqlite":
+            return SqlStore.open(sqlite_url(tmp_path), **options)
+        url, prefix = server_url(backend), unique_prefix()
+        dropped.append((url, prefix))
+        return SqlStore.open(url, table_prefix=prefix, **options)
+
+    yield factory
+    for url, prefix in dropped:
+        drop_tables(url, prefix)
+
+
+@pytest.mark.parametrize("backend", PARKING)
 def test_threads_of_one_store_never_hold_one_connection_at_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backend: str,
+    open_parking: Callable[..., SqlStore],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    store = SqlStore.open(f"sqlite:///{tmp_path / 'threads.db'}", busy_timeout=30.0)
+    store = open_parking(backend, busy_timeout=30.0)
     flow = staff(rf.ReleaseFlow(store, clock=Clock()))
     held: set[int] = set()
     clashes: list[int] = []
@@ -262,10 +295,11 @@ def test_threads_of_one_store_never_hold_one_connection_at_once(
     store.close()
 
 
+@pytest.mark.parametrize("backend", PARKING)
 def test_a_forked_child_never_uses_the_parent_parked_connection(
-    tmp_path: Path,
+    backend: str, open_parking: Callable[..., SqlStore]
 ) -> None:
-    store = SqlStore.open(f"sqlite:///{tmp_path / 'fork.db'}")
+    store = open_parking(backend)
     flow = staff(rf.ReleaseFlow(store, clock=Clock()))
     request = warm(flow)
     pool: Any = store.engine.pool
@@ -305,10 +339,11 @@ def test_a_forked_child_never_uses_the_parent_parked_connection(
     store.close()
 
 
+@pytest.mark.parametrize("backend", PARKING)
 def test_a_write_nested_in_a_parked_read_and_a_read_in_a_write(
-    tmp_path: Path,
+    backend: str, open_parking: Callable[..., SqlStore]
 ) -> None:
-    store = SqlStore.open(f"sqlite:///{tmp_path / 'nested.db'}")
+    store = open_parking(backend)
     flow = staff(rf.ReleaseFlow(store, clock=Clock()))
     request = warm(flow)
     pool: Any = store.engine.pool
@@ -362,11 +397,12 @@ def test_a_host_engine_is_never_parked_nor_guessed(
     engine.dispose()
 
 
+@pytest.mark.parametrize("backend", PARKING)
 @pytest.mark.parametrize("end", ["dispose", "close"])
 def test_dispose_or_close_while_a_write_holds_the_parked_connection(
-    tmp_path: Path, end: str
+    backend: str, open_parking: Callable[..., SqlStore], end: str
 ) -> None:
-    store = SqlStore.open(f"sqlite:///{tmp_path / 'end.db'}")
+    store = open_parking(backend)
     flow = staff(rf.ReleaseFlow(store, clock=Clock()))
     request = warm(flow)
     old: Any = store.engine.pool
@@ -385,6 +421,9 @@ def test_dispose_or_close_while_a_write_holds_the_parked_connection(
     assert returned == [held]  # back to its own pool, not parked
     assert store.parking is not None
     assert not store.parking._slot
+    # the replaced pool keeps what came back after its engine let it go (any
+    # connection checked out across a dispose does): closed here, not at exit
+    old.dispose()
     if end == "dispose":
         # (the new pool's first connection is checked on SQLAlchemy's path)
         for _ in range(2):

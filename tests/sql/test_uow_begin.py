@@ -35,6 +35,7 @@ from releaseflow.storage.sql.repositories import SqlDirectory
 from releaseflow.storage.sql.statements import DriverSql, _driver_sql
 from tests.conftest import Clock, new_inquiry, staff
 from tests.sql.conftest import SQL_BACKENDS, StoreFactory
+from tests.sql_support import open_sql_store
 
 TOGGLE = {"drafting": "request_information", "gathering": "information_received"}
 POSTGRES = [b for b in SQL_BACKENDS if b == "postgres"]
@@ -324,13 +325,18 @@ def test_after_the_connection_ends_a_transaction_a_driver_statement_begins_one(
     assert _version(store) == before + (1 if end == "commit" else 0)
 
 
-# -- SQLite: a write unit of work parks its idle connection -------------------
+# -- SQLite, PostgreSQL: a write unit of work parks its idle connection ----------
+
+PARKING = [b for b in SQL_BACKENDS if b in ("sqlite", "postgres")]
+"""The configured backends whose stores park connections (a file, a server)."""
 
 
-@pytest.fixture(name="sqlite_flow")
-def _sqlite_flow(tmp_path: Path) -> Iterator[rf.ReleaseFlow]:
-    """A staffed flow on a SQLite file store (the one that parks connections)."""
-    store = SqlStore.open(f"sqlite:///{tmp_path / 'parked.db'}")
+@pytest.fixture(name="sqlite_flow", params=PARKING)
+def _sqlite_flow(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[rf.ReleaseFlow]:
+    """A staffed flow on a store that parks connections (SQLite file, PostgreSQL)."""
+    store = open_sql_store(str(request.param), tmp_path)
     flow = staff(rf.ReleaseFlow(store, clock=Clock()))
     yield flow
     store.close()
@@ -405,9 +411,8 @@ def test_committed_writes_reuse_one_parked_connection(
 
 def _raw_bump(uow: Any) -> None:
     """Advance the directory version on the unit of work's raw cursor."""
-    table = uow.tables.directory.name
-    sql = f"UPDATE {table} SET version = version + 1"
-    assert uow.fast_select(sql, (), names=["none"]) is not None
+    assert uow._fast  # the raw cursor
+    assert uow.fast_rowcount(_bump(uow.store), {}) == 1
 
 
 def _give_up_after_a_write(store: SqlStore) -> None:

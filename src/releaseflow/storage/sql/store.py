@@ -14,10 +14,11 @@ psycopg connection is in autocommit mode until the transaction ends), in the sam
 simple query as the first statement when that one takes no parameters: the
 directory lock of a transition that does not guess the directory version, so it
 costs no round trip of its own (a guessing transition sends no lock statement and
-its BEGIN alone: see ``SqlDirectory.lock_guessing``). On SQLite a
-write unit of work on that path takes the idle connection the store keeps parked
+its BEGIN alone: see ``SqlDirectory.lock_guessing``). A write unit of work on
+that path (SQLite, PostgreSQL) takes the idle connection the store keeps parked
 (:class:`~.raw_reads.Parking`) and parks it again when it ends with no transaction
-open; anything else goes back to the pool, rolled back there.
+open (PostgreSQL: in autocommit mode, as a single read parks it); anything else
+goes back to the pool, rolled back there.
 
 The store's caches (:class:`~.caches.StoreCaches`: requests, ledger heads, a
 directory snapshot) are filled only by units of work that committed their own
@@ -77,6 +78,10 @@ __all__ = ["SqlSingleRead", "SqlStore", "SqlUnitOfWork"]
 
 _PG_BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
 """What psycopg sends before the first statement on an engine this store made."""
+
+
+_PG_IDLE = 0
+"""libpq's ``PQTRANS_IDLE``: connected, no transaction open."""
 
 
 _CONNECTION_BEGIN = "BEGIN"
@@ -487,11 +492,13 @@ class SqlUnitOfWork:
         store = self.store
         raw: Any = None
         cursor: Any = None
-        if self._write and store.is_sqlite and store.parking is not None:
-            # SQLite writes: the connection the last single read or write unit of
-            # work parked (idle, checked by releaseflow, of this process and pool).
+        if self._write and store.parking is not None:
+            # writes: the connection the last single read or write unit of work
+            # parked (idle, checked by releaseflow, of this process and pool).
             # Not for reads: their BEGIN leaves a transaction for the exit's
             # rollback, so they could never park it again (see _park)
+            # (PostgreSQL: parked in autocommit mode, idle -- Parking.park checks
+            # it -- and untouched since)
             leased = store.parking.take()
             if leased is not None:
                 self._raw_pool = leased.pool
@@ -517,9 +524,11 @@ class SqlUnitOfWork:
             cursor = None
             if not store.is_sqlite:
                 # autocommit, so the BEGIN can travel with the first statement
-                # (a local switch, no round trip; refused with a transaction open)
+                # (a local switch, no round trip; refused with a transaction open;
+                # a parked connection is in autocommit already)
                 with contextlib.suppress(Exception):
-                    dbapi.autocommit = True
+                    if not dbapi.autocommit:
+                        dbapi.autocommit = True
                     self._autocommit = True
                     self._begin_sql = _PG_BEGIN
         except BaseException as exc:
@@ -546,25 +555,41 @@ class SqlUnitOfWork:
         return True
 
     def _park(self, cursor: Any) -> bool:
-        """SQLite: park the raw path's connection, with ``cursor``, for the next use.
+        """Park the raw path's connection, with ``cursor``, for the next use.
 
         Only a connection with no transaction open (committed, or nothing begun)
-        and still valid: there the pool's return would roll back nothing. The
-        parking refuses anything unusual (another connection parked, a fork, a
-        disposed pool, the store closed), which then goes back to the pool as
-        before. False (nothing done) when it is not this path's to park.
+        and still valid: there the pool's return would roll back nothing. On
+        PostgreSQL it is parked in autocommit mode, as a single read parks its
+        own (:meth:`~.raw_reads.RawLease.idle`; switched back before it goes to
+        the pool). The parking refuses anything unusual (another connection
+        parked, a fork, a disposed pool, the store closed), which then goes back
+        to the pool as before. False (nothing done) when it is not this path's
+        to park.
         """
         store = self.store
         parking = store.parking
         raw = self._raw
-        if parking is None or not store.is_sqlite or self._raw_lost:
+        if parking is None or self._raw_lost:
             return False
         dbapi = raw.dbapi_connection
-        if dbapi is None or dbapi.in_transaction or not raw.is_valid:
+        if dbapi is None or not raw.is_valid:
             return False
+        if store.is_sqlite:
+            if dbapi.in_transaction:
+                return False
+            autocommit_was = None
+        else:
+            if dbapi.closed or dbapi.info.transaction_status != _PG_IDLE:
+                return False
+            try:
+                dbapi.autocommit = True  # no transaction: a local switch
+            except Exception:
+                return False
+            self._autocommit = False
+            autocommit_was = False
         self._raw, self._raw_begun, self._begin_sql = None, False, None
         raw_reads.RawLease(
-            raw, cursor, store.engine.dialect, None, parking, self._raw_pool
+            raw, cursor, store.engine.dialect, autocommit_was, parking, self._raw_pool
         ).release()
         return True
 
