@@ -11,6 +11,7 @@ hang nor a wrong result) and the store recovers.
 from __future__ import annotations
 
 import contextlib
+import signal
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -254,5 +255,42 @@ def test_a_backend_terminated_inside_the_unit_of_work(
         request = toggle(flow, request, "coord.bui")
         assert flow.get(request.id) == request
     assert _parked(store) not in (None, parked)
+    pool: Any = store.engine.pool
+    assert pool.checkedout() == 1  # the parked one: nothing else held
+    assert watch.clean(), (watch.taken, watch.checkins)
+    assert flow.audit.verify().ok
+
+
+def test_an_interrupt_in_the_middle_of_a_statement(
+    pg: tuple[rf.ReleaseFlow, SqlStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signal's BaseException during a statement (raised once the driver returns)."""
+    flow, store = pg
+    request = warm(flow)
+    assert _parked(store) is not None
+    before = _version(store)
+    watch = _Watch(store, monkeypatch)
+
+    def interrupt(*_: object) -> None:
+        raise _Interrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        with pytest.raises(_Interrupt), store.unit_of_work() as uow:  # noqa: PT012
+            uow.directory.bump()
+            signal.setitimer(signal.ITIMER_REAL, 0.2)
+            uow._cursor.execute("SELECT pg_sleep(1)")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    parked = _parked(store)
+    assert parked is None or (parked.info.transaction_status, parked.autocommit) == (
+        _IDLE,
+        True,
+    )
+    assert _version(store) == before
+    for _ in range(3):
+        request = toggle(flow, request, "coord.bui")
+        assert flow.get(request.id) == request
     assert watch.clean(), (watch.taken, watch.checkins)
     assert flow.audit.verify().ok
