@@ -115,6 +115,9 @@ class SqlUnitOfWork:
         """The pool's connection on the raw path (no SQLAlchemy ``Connection`` yet)."""
         self._raw_pool: Any = None
         """The pool the raw path's connection came from (parked again only there)."""
+        self._unready: Any = None
+        """A pooled connection the raw path found without its first-use checks:
+        SQLAlchemy's path takes that one (and checks it), not another."""
         self._raw_options: Mapping[str, Any] = {}
         self._raw_begun = False
         """Whether the raw path's own BEGIN is the open transaction."""
@@ -462,7 +465,19 @@ class SqlUnitOfWork:
             if begin and store.raw_path_ok() and self._open_raw(options):
                 return self
             with translate():
-                conn = store.engine.connect()
+                unready, self._unready = self._unready, None
+                if unready is None:
+                    conn = store.engine.connect()
+                else:
+                    # the connection the raw path checked out: checked here, so
+                    # the next raw path finds it ready (another from the pool
+                    # could leave this one unchecked at the queue's head for good)
+                    try:
+                        conn = Connection(store.engine, connection=unready)
+                    except BaseException:
+                        with contextlib.suppress(Exception):
+                            unready.close()
+                        raise
                 try:
                     engines.prepare_connection(conn, store)
                     if options:
@@ -514,7 +529,7 @@ class SqlUnitOfWork:
             if cursor is not None:
                 with contextlib.suppress(Exception):
                     cursor.close()
-            raw.close()
+            self._unready = raw
             return False
         self._raw = raw
         try:
