@@ -10,6 +10,7 @@ rows are compared raw (no result processing), byte for byte.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -215,3 +216,27 @@ def test_transition_rows_are_the_rows_the_general_path_stores(
         general_audit = _raw(conn, general.tables.audit, ["ledger", "seq"])
     assert stored_requests == general_requests
     assert stored_audit == general_audit
+
+
+def test_postgresql_statements_bind_by_position_with_the_same_sql() -> None:
+    """PostgreSQL gets ``%s`` and a tuple: the SQL of ``%(name)s``, names in order."""
+    dialect = pg_dialect()
+    assert dialect.paramstyle == "pyformat"
+    sql = build_statements(build_tables("hb_"))
+    driver = build_driver_statements(sql, dialect, "hb_schema")
+    options = {
+        "schema_translate_map": {None: "hb_schema"},
+        "render_schema_translate": True,
+    }
+    named = re.compile(r"%\(([^)]+)\)s")
+    checked = 0
+    for name in driver.__dataclass_fields__:
+        compiled = getattr(driver, name)
+        source = f"{name}_shared" if name.endswith("_dir") else name
+        general = getattr(sql, source).compile(dialect=dialect, **options)
+        assert compiled.positional, name
+        assert named.sub("%s", general.string) == compiled.text, name
+        assert list(compiled.names) == named.findall(general.string), name
+        # (the values themselves: tests/sql/test_driver_params.py)
+        checked += 1
+    assert checked == len(driver.__dataclass_fields__)

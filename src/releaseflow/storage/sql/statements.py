@@ -12,6 +12,7 @@ the DB-API cursor without SQLAlchemy's per-call machinery
 
 from __future__ import annotations
 
+import copy
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -467,11 +468,27 @@ def _driver_sql(stmt: Any, dialect: Dialect, schema: str | None) -> DriverSql:
     )
 
 
+def _positional(dialect: Dialect) -> Dialect:
+    """``dialect``, compiling ``%s`` placeholders where it would use ``%(name)s``.
+
+    psycopg takes either; with a sequence it skips reordering a mapping by the
+    query's names on every execution, and :meth:`DriverSql.parameters` skips
+    building the mapping. Same SQL otherwise (``%`` is doubled in both styles).
+    """
+    if dialect.paramstyle != "pyformat":
+        return dialect
+    positional = copy.copy(dialect)
+    positional.paramstyle = "format"
+    positional.positional = True
+    return positional
+
+
 def build_driver_statements(
     sql: Statements, dialect: Dialect, schema: str | None
 ) -> DriverStatements:
     """Compile the transition statements of ``sql`` for ``dialect`` and ``schema``."""
     pg = dialect.name == "postgresql"
+    dialect = _positional(dialect)
     return DriverStatements(
         request_doc=_driver_sql(sql.request_doc, dialect, schema),
         request_cas=_driver_sql(sql.request_cas, dialect, schema),
