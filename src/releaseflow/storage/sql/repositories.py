@@ -70,9 +70,13 @@ _identity = operator.attrgetter(*IDENTITY_FIELDS)
 
 
 def _values(request: Request) -> tuple[Any, ...]:
-    """The values of :data:`_COLUMNS` for ``request``."""
+    """The values of :data:`_COLUMNS` for ``request``.
+
+    (``_value_``, not ``.value``: the same member value without the enum
+    property's descriptor call, on every transition.)
+    """
     return (
-        request.kind.value,
+        request.kind._value_,
         request.definition,
         request.definition_version,
         request.state,
@@ -123,9 +127,10 @@ class SqlRequests:
 
         A guess to be confirmed by the compare-and-set of :meth:`update`.
         """
-        known = self._uow.store.caches.request(str(request_id), version)
+        rid = str(request_id)
+        known = self._uow.store.caches.request(rid, version)
         if known is not None:
-            self._seen[str(request_id)] = known
+            self._seen[rid] = known
         return known
 
     def add(self, request: Request) -> None:
@@ -159,7 +164,7 @@ class SqlRequests:
             # only at the guessed directory version (SqlDirectory.lock_guessing);
             # on PostgreSQL the CAS also share-locks the directory row there
             params["b_dir"] = guessed
-        if self._cas_locking_head(request, params, slim=slim):
+        if self._cas_locking_head(rid, request, params, slim=slim):
             return
         if not store.version_check:
             cas = driver.request_blind
@@ -229,7 +234,7 @@ class SqlRequests:
         )
 
     def _cas_locking_head(
-        self, request: Request, params: dict[str, Any], *, slim: bool
+        self, rid: str, request: Request, params: dict[str, Any], *, slim: bool
     ) -> bool:
         """PostgreSQL, several writers on the request's ledger: CAS and head lock.
 
@@ -256,7 +261,7 @@ class SqlRequests:
             )
         if stmt is None or not store.version_check or store.caches.head_misses < 0.5:
             return False
-        ledger = ledger_for(str(request.id), store.ledger_count)
+        ledger = ledger_for(rid, store.ledger_count)
         if ledger in uow.heads_written or ledger in uow.heads_locked:
             return False
         row = uow.fast_row(stmt, {**params, "ledger": ledger})
@@ -264,7 +269,7 @@ class SqlRequests:
             return False  # the CAS matched nothing: the plain path reports why
         uow.heads_locked[ledger] = (int(row[0]), str(row[1]))
         uow.directory_guess = None  # confirmed (if guessed)
-        uow.requests_written[str(request.id)] = request
+        uow.requests_written[rid] = request
         return True
 
     def find(self, query: RequestQuery) -> list[Request]:
@@ -541,7 +546,8 @@ class SqlAudit:
     def _row(entry: AuditEntry, sealed: Sealed | None = None) -> dict[str, Any]:
         """The stored row of ``entry``; its JSON texts from ``sealed`` if given.
 
-        (The same text ``_json`` makes: ``seal_stored`` made the values plain.)
+        (The same text ``_json`` makes: ``seal_stored`` made the values plain.
+        Enum members by ``_value_``: their value without a descriptor call.)
         """
         if sealed is not None:
             roles, payload = sealed.roles_json, sealed.payload_json
@@ -550,12 +556,12 @@ class SqlAudit:
         return {
             "ledger": entry.ledger,
             "seq": entry.seq,
-            "event": entry.event.value,
+            "event": entry.event._value_,
             "request_id": None if entry.request_id is None else str(entry.request_id),
             "request_version": entry.request_version,
             "request_kind": None
             if entry.request_kind is None
-            else entry.request_kind.value,
+            else entry.request_kind._value_,
             "unit": entry.unit,
             "from_state": entry.from_state,
             "to_state": entry.to_state,

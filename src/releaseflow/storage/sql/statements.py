@@ -12,6 +12,7 @@ the DB-API cursor without SQLAlchemy's per-call machinery
 
 from __future__ import annotations
 
+import copy
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -376,16 +377,51 @@ def _sqlite_utc_text(value: datetime | None) -> str | None:
     )
 
 
+def _naive_utc(value: datetime | None) -> datetime | None:
+    """:class:`UtcDateTime`'s bind processing where the driver takes a datetime.
+
+    (``process_bind_param`` without SQLAlchemy's wrapper call: same checks, same
+    naive UTC value.)
+    """
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _same_processing(fast: Callable[[Any], Any], proc: Callable[[Any], Any]) -> bool:
+    """Whether ``fast`` can stand in for the bind processor ``proc``.
+
+    Same value and type for every probe and None; ``proc`` refuses a naive
+    datetime, as ``fast`` does.
+    """
+    for p in (*_PROBES, None):
+        mine, theirs = fast(p), proc(p)
+        if type(mine) is not type(theirs) or mine != theirs:
+            return False
+        if isinstance(mine, datetime) and mine.tzinfo != theirs.tzinfo:
+            return False
+    try:
+        proc(datetime(2026, 1, 1))  # a naive probe
+    except ValueError:
+        return True
+    return False
+
+
 def _fused(
     kind: Any, dialect: Dialect, proc: Callable[[Any], Any]
 ) -> Callable[[Any], Any]:
-    """``proc``, or one function doing the same for an aware datetime on SQLite.
+    """``proc``, or one function doing the same for an aware datetime.
 
-    Only for :class:`UtcDateTime` whose SQLite type keeps the default storage
-    format, and only if it gives the same text as ``proc`` for every probe.
+    Only for :class:`UtcDateTime`, and only if the function gives what ``proc``
+    gives for every probe: on SQLite (default storage format) the DATETIME text,
+    elsewhere the naive UTC datetime the driver adapts itself.
     """
-    if not isinstance(kind, UtcDateTime) or dialect.name != "sqlite":
+    if not isinstance(kind, UtcDateTime):
         return proc
+    if dialect.name != "sqlite":
+        return _naive_utc if _same_processing(_naive_utc, proc) else proc
     impl = kind.load_dialect_impl(dialect)
     if getattr(impl, "_storage_format", None) != _SQLITE_DATETIME:
         return proc
@@ -432,11 +468,27 @@ def _driver_sql(stmt: Any, dialect: Dialect, schema: str | None) -> DriverSql:
     )
 
 
+def _positional(dialect: Dialect) -> Dialect:
+    """``dialect``, compiling ``%s`` placeholders where it would use ``%(name)s``.
+
+    psycopg takes either; with a sequence it skips reordering a mapping by the
+    query's names on every execution, and :meth:`DriverSql.parameters` skips
+    building the mapping. Same SQL otherwise (``%`` is doubled in both styles).
+    """
+    if dialect.paramstyle != "pyformat":
+        return dialect
+    positional = copy.copy(dialect)
+    positional.paramstyle = "format"
+    positional.positional = True
+    return positional
+
+
 def build_driver_statements(
     sql: Statements, dialect: Dialect, schema: str | None
 ) -> DriverStatements:
     """Compile the transition statements of ``sql`` for ``dialect`` and ``schema``."""
     pg = dialect.name == "postgresql"
+    dialect = _positional(dialect)
     return DriverStatements(
         request_doc=_driver_sql(sql.request_doc, dialect, schema),
         request_cas=_driver_sql(sql.request_cas, dialect, schema),
