@@ -44,6 +44,11 @@ __all__ = [
 ]
 
 _FETCH: Final = 5000
+"""Rows per round trip of PostgreSQL's server-side cursor (``itersize``)."""
+_SQLITE_FETCH: Final = 500
+"""Rows per ``fetchmany`` on SQLite (no round trips): a batch of 5000 rows of 19
+values outgrows the CPU caches before the scan reaches it; 500 cost about a fifth
+less to fetch (measured on the 1M-entry benchmark)."""
 _EVENT_OF: Final = {e.value: e for e in AuditEvent}
 _KIND_OF: Final = {k.value: k for k in RequestKind}
 _FIELDS: Final = frozenset(AuditEntry.model_fields)
@@ -132,9 +137,10 @@ def _batches(driver: Any, sql: str, *, named: bool) -> Iterator[list[Sequence[An
             if named:
                 cursor.itersize = _FETCH
             cursor.execute(sql)
+        size = _FETCH if named else _SQLITE_FETCH
         while True:
             with translate():
-                rows = cursor.fetchmany(_FETCH)
+                rows = cursor.fetchmany(size)
             if not rows:
                 return
             yield rows
