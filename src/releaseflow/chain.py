@@ -762,8 +762,8 @@ def row_canonical(row: Sequence[Any]) -> tuple[bytes, dict[str, Any]]:
 
 # -- the fast path of scan_rows: templates that fix canon_version and hash_alg ---
 
-_FastTemplate = tuple[str, str, str, str, str, str, str, str, bool, str | None]
-_NO_TEMPLATE: Final[_FastTemplate] = ("",) * 8 + (False, None)
+_FastTemplate = tuple[str, str, str, str, str, str, str, str, str, bool, str | None]
+_NO_TEMPLATE: Final[_FastTemplate] = ("",) * 9 + (False, None)
 """A shape the fast path does not take (its rows go through :func:`_scan_one`)."""
 _fast_templates: dict[_Shape, _FastTemplate] = {}
 _UNSET: Final = object()
@@ -781,11 +781,10 @@ def _fast_template(row: Sequence[Any]) -> _FastTemplate:
     The shape is ``row_canonical``'s plus ``canon_version``; only a shape whose
     ``canon_version`` and ``hash_alg`` are exactly the current ones, and which
     :func:`_template` accepts, gets one. The template is the canonical text in
-    eight pieces around ``at`` (as ``YYYY-MM-DDTHH:MM:SS.ffffff``),
-    ``content_hash`` (as JSON), ``ledger``, ``prev_hash`` (a hex digest, written
-    as is), ``request_id`` (as JSON), ``request_version`` and ``seq``; then
-    whether the entry feeds the replay, and the classification it sets (None:
-    unchanged).
+    nine pieces around the day and the time of ``at``, ``content_hash`` (as
+    JSON), ``ledger``, ``prev_hash`` (a hex digest, written as is),
+    ``request_id`` (as JSON), ``request_version`` and ``seq``; then whether the
+    entry feeds the replay, and the classification it sets (None: unchanged).
     """
     shape = (
         row[0],  # actor
@@ -841,6 +840,7 @@ def _fast_template(row: Sequence[Any]) -> _FastTemplate:
 
             pieces = (
                 f'{{"actor":{_enc(actor)},"at":"',
+                "T",
                 f'Z","canon_version":{CANON_VERSION},"content_hash":',
                 f',"event":"{event}","from_state":{text(from_state)},'
                 f'"hash_alg":{_enc(hash_alg)},"ledger":',
@@ -925,14 +925,9 @@ def scan_rows(
     sha256 = hashlib.sha256
     enc = _enc
     fresh = _LedgerState
-    canon = CANON_VERSION
     fast = 0
-    # The ledger whose state the fast path may extend, and that state's last seq
-    # and hash (a verified hex digest, or the genesis hash); _UNSET until
-    # (re)synchronised. While it is set, its last seq and hash live in ok_seq and
-    # ok_hash only: they are written back to ok_state whenever it is unset (on
-    # another ledger, before the general check, at the end), so nothing ever
-    # reads a state that lags.
+    # the ledger whose state the fast path may extend: its last seq and hash (a
+    # verified hex digest, or the genesis hash); _UNSET until (re)synchronised
     ok_ledger: object = _UNSET
     ok_state = fresh()
     ok_seq = 0
@@ -961,9 +956,7 @@ def scan_rows(
             digest,
         ) = row
         if ledger != ok_ledger:
-            if ok_ledger is not _UNSET:
-                ok_state.seq, ok_state.hash = ok_seq, ok_hash
-                ok_ledger = _UNSET
+            ok_ledger = _UNSET
             if type(ledger) is int:
                 state = states.get(ledger)
                 if state is None:
@@ -994,9 +987,7 @@ def scan_rows(
             template is not _NO_TEMPLATE
             and ledger == ok_ledger
             and type(ledger) is int
-            # the very int object: 1.0 or True would find 1's template (small
-            # ints are shared objects; any other 1 just takes the general path)
-            and canon_version is canon
+            and type(canon_version) is int  # 1.0 or True would find 1's template
             and type(seq) is int
             and seq == ok_seq + 1
             and prev_hash == ok_hash  # a hex digest: nothing to escape
@@ -1007,11 +998,13 @@ def scan_rows(
             )
         ):
             if type(at) is str:
-                # the fullmatch: one space, at [10]; the day: fromisoformat's
-                timed = at_form(at) is not None and at[:10] in good_dates
-                stamp = at.replace(" ", "T")
+                day = at[:10]
+                clock = at[11:]
+                timed = at_form(at) is not None and day in good_dates
             elif type(at) is datetime and at.tzinfo is None:
                 stamp = at.isoformat(timespec="microseconds")
+                day = stamp[:10]
+                clock = stamp[11:]
                 timed = True
             else:
                 timed = False
@@ -1023,23 +1016,16 @@ def scan_rows(
                     type(request_id) is str and uuid_form(request_id) is not None
                 )
             if timed:
-                (p0, p1, p2, p3, p4, p5, p6, p7, feeds, to_class) = template
+                (p0, p1, p2, p3, p4, p5, p6, p7, p8, feeds, to_class) = template
                 text = (
-                    f"{p0}{stamp}{p1}"
-                    # ASCII letters and digits (a hex digest) need no escaping
-                    f"""{
-                        "null"
-                        if content_hash is None
-                        else f'"{content_hash}"'
-                        if content_hash.isalnum()
-                        else enc(content_hash)
-                    }"""
-                    f"{p2}{ledger}{p3}{prev_hash}{p4}"
+                    f"{p0}{day}{p1}{clock}{p2}"
+                    f"{'null' if content_hash is None else enc(content_hash)}"
+                    f"{p3}{ledger}{p4}{prev_hash}{p5}"
                     f"""{"null" if request_id is None else f'"{request_id}"'}"""
-                    f"{p5}{'null' if request_version is None else request_version}"
-                    f"{p6}{seq}{p7}"
+                    f"{p6}{'null' if request_version is None else request_version}"
+                    f"{p7}{seq}{p8}"
                 )
-                if sha256(text.encode()).hexdigest() == digest:
+                if sha256(text.encode("utf-8")).hexdigest() == digest:
                     fast += 1
                     if raw is not None and feeds and request_id is not None:
                         # Replay.feed_raw, inline
@@ -1060,15 +1046,11 @@ def scan_rows(
                         )
                     if seq == mark:
                         ok_state.hashes_at[seq] = digest
-                    ok_seq = seq
-                    ok_hash = digest
+                    ok_state.seq = ok_seq = seq
+                    ok_state.hash = ok_hash = digest
                     continue
-        if ok_ledger is not _UNSET:  # resynchronised from the states on the next row
-            ok_state.seq, ok_state.hash = ok_seq, ok_hash
-            ok_ledger = _UNSET
+        ok_ledger = _UNSET  # resynchronised from the states on the next row
         _scan_one(row, states, report, read_entry, replay, anchored)
-    if ok_ledger is not _UNSET:
-        ok_state.seq, ok_state.hash = ok_seq, ok_hash
     report.entries_checked += fast
     report.ledgers_checked = len(states)
     return scan

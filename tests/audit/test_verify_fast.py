@@ -652,3 +652,29 @@ def test_content_hash_is_never_written_unescaped(
         }
     finally:
         store.close()
+
+
+def test_sqlite_raw_rows_cross_fetch_batches_whole(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's raw rows are fetched in batches: every row once, in order."""
+    from releaseflow.storage.sql import audit_reads
+    from releaseflow.storage.sql.audit_reads import raw_statement
+
+    store = make_store("sqlite", tmp_path, ledger_count=2)
+    assert isinstance(store, SqlStore)
+    try:
+        _fill(store, 30, seed=3)
+        with store.unit_of_work(write=False) as uow:
+            t = uow.tables.audit
+            expected = [
+                tuple(r) for r in uow.connection.execute(raw_statement(t, True))
+            ]
+            assert len(expected) > 14
+            for size in (1, 7, len(expected), len(expected) + 1):
+                monkeypatch.setattr(audit_reads, "_SQLITE_FETCH", size)
+                assert [tuple(r) for r in uow.audit.iter_raw()] == expected
+                part = [tuple(r) for r in uow.audit.iter_raw(ledgers=(1, 1))]
+                assert part == [r for r in expected if r[7] == 1]
+    finally:
+        store.close()
