@@ -579,3 +579,102 @@ def test_fast_path_equals_the_general_check_on_odd_driver_values(
         }
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("odd", "canonical"),
+    [
+        ('a"b', False),
+        ("a\\b", False),
+        ("a\x01b", False),
+        ("e\u0301", False),  # not NFC: refused
+        ("a-b", True),  # written as it is by canonical JSON too
+        ("ab cd", True),
+    ],
+)
+def test_content_hash_is_never_written_unescaped(
+    tmp_path: Any, odd: str, canonical: bool
+) -> None:
+    """A row hashed over its content hash written between quotes as it is.
+
+    The fast path writes a content hash of ASCII letters and digits as it is;
+    any other one must be escaped as canonical JSON escapes it (or the row sent
+    to the general check). Where that text is not canonical, the forged row is
+    the first bad one in both: the same scan results.
+    """
+    import releaseflow.chain as chain_module
+
+    store = make_store("sqlite", tmp_path, ledger_count=2)
+    assert isinstance(store, SqlStore)
+    try:
+        _fill(store, 30, seed=8)
+        with store.unit_of_work(write=False) as uow:
+            rows = [list(r) for r in uow.audit.iter_raw()]
+            at = next(  # a fast row with a content hash, then one of its ledger
+                i
+                for i, r in enumerate(rows[:-1])
+                if r[7] == 1
+                and r[14] >= 2
+                and r[3] is not None
+                and rows[i + 1][7] == 1
+                and chain_module._fast_template(tuple(r))
+                is not chain_module._NO_TEMPLATE
+            )
+            place = "f" * 64
+            rows[at][3] = place
+            text, _ = chain_module.raw_canonical(tuple(rows[at]))
+            forged = text.replace(f'"{place}"'.encode(), f'"{odd}"'.encode())
+            assert forged != text
+            rows[at][3] = odd
+            rows[at][18] = hashlib.sha256(forged).hexdigest()
+            rows[at + 1][9] = rows[at][18]
+            frozen = [tuple(r) for r in rows]
+            general = chain_module.RowScan()
+            for row in frozen:
+                chain_module._scan_one(
+                    row,
+                    general.states,
+                    general.report,
+                    uow.audit.raw_entry,
+                    Replay(),
+                    {},
+                )
+            fast = chain_module.scan_rows(
+                iter(frozen), read_entry=uow.audit.raw_entry, replay=Replay()
+            )
+        # the next row (its prev_hash changed) fails its hash in any case
+        first = general.report.problems[0]
+        assert (first.ledger, first.seq) == (1, frozen[at][14] + canonical)
+        assert fast.report.problems == general.report.problems
+        assert fast.report.entries_checked == general.report.entries_checked
+        assert {k: (s.seq, s.hash) for k, s in fast.states.items()} == {
+            k: (s.seq, s.hash) for k, s in general.states.items()
+        }
+    finally:
+        store.close()
+
+
+def test_sqlite_raw_rows_cross_fetch_batches_whole(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's raw rows are fetched in batches: every row once, in order."""
+    from releaseflow.storage.sql import audit_reads
+    from releaseflow.storage.sql.audit_reads import raw_statement
+
+    store = make_store("sqlite", tmp_path, ledger_count=2)
+    assert isinstance(store, SqlStore)
+    try:
+        _fill(store, 30, seed=3)
+        with store.unit_of_work(write=False) as uow:
+            t = uow.tables.audit
+            expected = [
+                tuple(r) for r in uow.connection.execute(raw_statement(t, True))
+            ]
+            assert len(expected) > 14
+            for size in (1, 7, len(expected), len(expected) + 1):
+                monkeypatch.setattr(audit_reads, "_SQLITE_FETCH", size)
+                assert [tuple(r) for r in uow.audit.iter_raw()] == expected
+                part = [tuple(r) for r in uow.audit.iter_raw(ledgers=(1, 1))]
+                assert part == [r for r in expected if r[7] == 1]
+    finally:
+        store.close()
