@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 import releaseflow as rf
+from releaseflow.ports import DirectoryMoved
 from releaseflow.storage.sql import SqlStore
+from releaseflow.storage.sql.repositories import SqlDirectory
 from tests.conftest import Clock, new_inquiry, staff
 from tests.sql.conftest import SQL_BACKENDS
 from tests.sql_support import open_sql_store
@@ -86,3 +88,20 @@ def warm(flow: rf.ReleaseFlow, actor: str = "coord.bui") -> rf.Request:
         request = toggle(flow, request, actor)
         flow.audit.history(request.id)
     return toggle(flow, request, actor)
+
+
+@pytest.fixture(name="moved")
+def moved_fixture(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Each stale guess found (``SqlDirectory.confirm`` raising ``DirectoryMoved``)."""
+    found: list[int] = []
+    original = SqlDirectory.confirm
+
+    def spy(self: SqlDirectory) -> None:
+        try:
+            original(self)
+        except DirectoryMoved:
+            found.append(1)
+            raise
+
+    monkeypatch.setattr(SqlDirectory, "confirm", spy)
+    return found

@@ -23,7 +23,6 @@ import sqlalchemy as sa
 
 import releaseflow as rf
 from releaseflow.exceptions import ConflictError, NotPermittedError
-from releaseflow.ports import DirectoryMoved
 from releaseflow.storage.sql import SqlStore
 from releaseflow.storage.sql.repositories import SqlDirectory
 from releaseflow.storage.sql.store import SqlSingleRead, SqlUnitOfWork
@@ -31,6 +30,7 @@ from tests.conftest import Clock, new_inquiry, staff
 from tests.sql.conftest import SQL_BACKENDS
 from tests.sql.guessing import (
     TOGGLE,
+    moved_fixture,  # noqa: F401  (the moved fixture)
     toggle,
     two_flows_fixture,  # noqa: F401  (the two_flows fixture)
     warm,
@@ -38,23 +38,6 @@ from tests.sql.guessing import (
 from tests.sql_support import drop_tables, server_url, sqlite_url, unique_prefix
 
 # -- the directory guess -------------------------------------------------------
-
-
-@pytest.fixture(name="moved")
-def _moved(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Each stale guess found (``SqlDirectory.confirm`` raising ``DirectoryMoved``)."""
-    found: list[int] = []
-    original = SqlDirectory.confirm
-
-    def spy(self: SqlDirectory) -> None:
-        try:
-            original(self)
-        except DirectoryMoved:
-            found.append(1)
-            raise
-
-    monkeypatch.setattr(SqlDirectory, "confirm", spy)
-    return found
 
 
 def test_request_and_directory_both_moved_is_the_conflict(

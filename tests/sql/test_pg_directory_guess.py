@@ -25,13 +25,13 @@ import sqlalchemy as sa
 
 import releaseflow as rf
 from releaseflow.exceptions import NotPermittedError
-from releaseflow.ports import DirectoryMoved
 from releaseflow.storage.sql import SqlStore
 from releaseflow.storage.sql.repositories import SqlDirectory, SqlRequests
 from releaseflow.storage.sql.store import SqlUnitOfWork
 from tests.conftest import Clock, staff
 from tests.sql.guessing import (
     GUESS_BACKENDS,
+    moved_fixture,  # noqa: F401  (the moved fixture)
     pg_flows_fixture,  # noqa: F401  (the pg_flows fixture)
     toggle,
     two_flows_fixture,  # noqa: F401  (the two_flows fixture)
@@ -46,23 +46,6 @@ def _store(flow: rf.ReleaseFlow) -> SqlStore:
     store = flow.store
     assert isinstance(store, SqlStore)
     return store
-
-
-@pytest.fixture(name="moved")
-def _moved(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Each stale guess found (``SqlDirectory.confirm`` raising ``DirectoryMoved``)."""
-    found: list[int] = []
-    original = SqlDirectory.confirm
-
-    def spy(self: SqlDirectory) -> None:
-        try:
-            original(self)
-        except DirectoryMoved:
-            found.append(1)
-            raise
-
-    monkeypatch.setattr(SqlDirectory, "confirm", spy)
-    return found
 
 
 def _once_before(

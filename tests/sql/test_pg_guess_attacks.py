@@ -26,13 +26,18 @@ import sqlalchemy as sa
 
 import releaseflow as rf
 from releaseflow.exceptions import ConflictError, NotPermittedError
-from releaseflow.ports import DirectoryMoved
 from releaseflow.storage.sql import SqlStore
 from releaseflow.storage.sql.repositories import SqlDirectory
 from tests import sql_support
 from tests.conftest import Clock, new_inquiry, staff, to_approved
 from tests.sql.conftest import FILE_BACKENDS
-from tests.sql.guessing import GUESS_BACKENDS, TOGGLE, toggle, warm
+from tests.sql.guessing import (
+    GUESS_BACKENDS,
+    TOGGLE,
+    moved_fixture,  # noqa: F401  (the moved fixture)
+    toggle,
+    warm,
+)
 from tests.sql_support import open_sql_store
 
 Flows = tuple[rf.ReleaseFlow, rf.ReleaseFlow]
@@ -71,23 +76,6 @@ def _flows(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flows]:
 def _any_flows(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flows]:
     """Two stores on one database of every file or server backend configured."""
     yield from _two(str(request.param), tmp_path)
-
-
-@pytest.fixture(name="moved")
-def _moved(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Each stale guess found (``SqlDirectory.confirm`` raising ``DirectoryMoved``)."""
-    found: list[int] = []
-    original = SqlDirectory.confirm
-
-    def spy(self: SqlDirectory) -> None:
-        try:
-            original(self)
-        except DirectoryMoved:
-            found.append(1)
-            raise
-
-    monkeypatch.setattr(SqlDirectory, "confirm", spy)
-    return found
 
 
 class _Thread:
