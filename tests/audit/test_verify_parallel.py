@@ -289,7 +289,15 @@ def _staffed_requests(flow: rf.ReleaseFlow, count: int) -> list[rf.Request]:
     for actor, role in STAFF.items():
         if role != "administrator":
             flow.directory.grant(actor, role, unit="agency", by="admin")
-    return [to_approved(flow, new_inquiry(flow)) for _ in range(count)]
+    made = [to_approved(flow, new_inquiry(flow)) for _ in range(count)]
+    store = flow.store
+    assert isinstance(store, SqlStore)
+    # request ids are random: add requests until both workers own some
+    for _ in range(50):
+        if len({_worker_of(store, r.id) for r in made}) == 2:
+            break
+        made.append(to_approved(flow, new_inquiry(flow)))
+    return made
 
 
 def _worker_of(store: SqlStore, rid: Any) -> int:
@@ -325,7 +333,7 @@ def test_parallel_equals_one_process_when_entries_change_request(
         for r in requests
         if _worker_of(sql_store, r.id) != _worker_of(sql_store, victim.id)
     ]
-    assert others  # six requests over five ledgers: both workers own some
+    assert others  # _staffed_requests saw to it
     target = str(uuid.UUID(int=7)) if edit == "unknown_id" else str(others[0].id)
     if edit == "upper_case":  # another spelling of that id: read as the same id
         target = target.upper()
