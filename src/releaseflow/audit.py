@@ -252,7 +252,10 @@ class AuditService:
             foreign = False
             if seen != len(keys):  # a clean chain replays exactly its own requests
                 count = audit.ledger_count
-                foreign = any(not lo <= ledger_for(k, count) <= hi for k in keys)
+                foreign = any(
+                    not lo <= ledger_for(k, count) <= hi and _stored(uow, k)
+                    for k in keys
+                )
         return _Part(scan=scan, heads=heads, request_problems=found, foreign=foreign)
 
     def _compare(self, request: Request, replay: Replay, report: VerifyReport) -> None:
@@ -586,7 +589,22 @@ class _Part:
     heads: list[ChainHead]
     request_problems: list[tuple[str, BadEntry]]
     foreign: bool = False
-    """Entries of these ledgers replayed a request another worker owns (tampered)."""
+    """Entries of these ledgers replayed a stored request another worker owns."""
+
+
+def _stored(uow: UnitOfWork, key: str) -> bool:
+    """Whether replay key ``key`` is a stored request's id (as verify compares it)."""
+    try:
+        rid = UUID(key)
+    except ValueError:
+        return False
+    if str(rid) != key:  # verify looks a request up by its canonical id only
+        return False
+    try:
+        uow.requests.get(rid)
+    except RequestNotFoundError:
+        return False
+    return True
 
 
 # The service a forked worker works for: set just before the pool forks, so the
