@@ -26,6 +26,7 @@ from .chain import (
     RowScan,
     VerifyReport,
     finish_report,
+    ledger_for,
     make_anchor,
     scan_rows,
     verify_rows,
@@ -227,10 +228,12 @@ class AuditService:
             )
             found: list[tuple[str, BadEntry]] = []
             held = replay.raw_states()
+            seen = 0  # this worker's requests that its ledgers' entries replayed
             for rid, state, version, digest, classification in audit.request_states(
                 ledgers
             ):
                 raw = held.get(rid) if held is not None else None
+                seen += raw is not None
                 if (
                     raw is not None
                     and not raw[4]  # trail_problem's checks, in its order
@@ -245,7 +248,15 @@ class AuditService:
                     UUID(rid), state, version, digest, classification, replay, one
                 )
                 found += [(rid, p) for p in one.problems]
-        return _Part(scan=scan, heads=heads, request_problems=found)
+            keys = list(held) if held is not None else [str(r) for r in replay.requests]
+            foreign = False
+            if seen != len(keys):  # a clean chain replays exactly its own requests
+                count = audit.ledger_count
+                foreign = any(
+                    not lo <= ledger_for(k, count) <= hi and _stored(uow, k)
+                    for k in keys
+                )
+        return _Part(scan=scan, heads=heads, request_problems=found, foreign=foreign)
 
     def _compare(self, request: Request, replay: Replay, report: VerifyReport) -> None:
         self._compare_state(
@@ -577,6 +588,23 @@ class _Part:
     scan: RowScan
     heads: list[ChainHead]
     request_problems: list[tuple[str, BadEntry]]
+    foreign: bool = False
+    """Entries of these ledgers replayed a stored request another worker owns."""
+
+
+def _stored(uow: UnitOfWork, key: str) -> bool:
+    """Whether replay key ``key`` is a stored request's id (as verify compares it)."""
+    try:
+        rid = UUID(key)
+    except ValueError:
+        return False
+    if str(rid) != key:  # verify looks a request up by its canonical id only
+        return False
+    try:
+        uow.requests.get(rid)
+    except RequestNotFoundError:
+        return False
+    return True
 
 
 # The service a forked worker works for: set just before the pool forks, so the
@@ -622,6 +650,12 @@ def _verify_parallel(
         return None
     finally:
         _forked = None
+    if any(p.foreign for p in parts):
+        # An entry names a request of another worker's ledgers (a request_id edited
+        # behind the library's back): that request's replay spans workers, which
+        # only the whole log gives, every spelling of its id included. Only an
+        # edited log gets here, so its one-process report is taken as it stands.
+        return service.verify(anchor=anchor, key=key, workers=1)
     report = finish_report(
         [p.scan for p in parts],
         [h for p in parts for h in p.heads],

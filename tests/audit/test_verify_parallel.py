@@ -280,3 +280,101 @@ def test_parallel_names_each_kind_of_edited_request(
         uow.commit()
     report = _both(flow, forked)
     assert {p.request_id for p in report.problems} == {r.id for r in requests[1::2]}
+
+
+def _staffed_requests(flow: rf.ReleaseFlow, count: int) -> list[rf.Request]:
+    from tests.conftest import STAFF, new_inquiry, to_approved
+
+    flow.directory.bootstrap("admin", unit="agency")
+    for actor, role in STAFF.items():
+        if role != "administrator":
+            flow.directory.grant(actor, role, unit="agency", by="admin")
+    made = [to_approved(flow, new_inquiry(flow)) for _ in range(count)]
+    store = flow.store
+    assert isinstance(store, SqlStore)
+    # request ids are random: add requests until both workers own some
+    for _ in range(50):
+        if len({_worker_of(store, r.id) for r in made}) == 2:
+            break
+        made.append(to_approved(flow, new_inquiry(flow)))
+    return made
+
+
+def _worker_of(store: SqlStore, rid: Any) -> int:
+    """Which of two workers (split of ``_parallel_plan``) owns ``rid``'s ledger."""
+    from releaseflow.chain import ledger_for
+
+    return (
+        0 if ledger_for(str(rid), store.ledger_count) < store.ledger_count // 2 else 1
+    )
+
+
+@pytest.mark.parametrize(
+    "edit", ["other_worker", "upper_case", "unknown_id", "whole_request"]
+)
+def test_parallel_equals_one_process_when_entries_change_request(
+    sql_store: SqlStore, forked: list[bool], edit: str
+) -> None:
+    """An entry's request_id edited to a request another worker owns (or to none).
+
+    One process replays the bogus entry into the request it now names (its stored
+    state then disagrees); the workers must say exactly the same, though the
+    worker that reads the row does not own that request.
+    """
+    import uuid
+
+    flow = rf.ReleaseFlow(sql_store)
+    requests = _staffed_requests(flow, 6)
+    anchor = flow.audit.anchor(key=b"k")
+    assert _both(flow, forked, anchor=anchor, key=b"k").ok
+    victim = requests[0]
+    others = [
+        r
+        for r in requests
+        if _worker_of(sql_store, r.id) != _worker_of(sql_store, victim.id)
+    ]
+    assert others  # _staffed_requests saw to it
+    target = str(uuid.UUID(int=7)) if edit == "unknown_id" else str(others[0].id)
+    if edit == "upper_case":  # another spelling of that id: read as the same id
+        target = target.upper()
+    t = sql_store.tables.audit
+    with sql_store.unit_of_work() as uow:
+        rows = uow.run(
+            sa.select(t.c.ledger, t.c.seq)
+            .where(t.c.request_id == str(victim.id))
+            .order_by(t.c.ledger, t.c.seq)
+        ).all()
+        picked = rows if edit == "whole_request" else [rows[len(rows) // 2]]
+        for ledger, seq in picked:
+            uow.run(
+                sa.update(t)
+                .where(t.c.ledger == ledger, t.c.seq == seq)
+                .values(request_id=target)
+            )
+        uow.commit()
+    one = flow.audit.verify(workers=1, anchor=anchor, key=b"k")
+    assert not one.ok
+    many = flow.audit.verify(workers=2, anchor=anchor, key=b"k")
+    assert forked[-1] is True
+    assert many.problems == one.problems
+    assert many.first_bad == one.first_bad
+    assert many.entries_checked == one.entries_checked
+    assert many.anchor_checked == one.anchor_checked
+    _both(flow, forked, anchor=anchor, key=b"k")
+    _both(flow, forked)  # and without the anchor
+
+
+def test_entries_of_unstored_requests_keep_the_workers_merge(
+    sql_store: SqlStore,
+) -> None:
+    """Random entries name requests nobody stores, on any ledger: no fallback.
+
+    One process compares stored requests only, so those replays cannot change its
+    report; the workers' merged report stands (the tamper matrix above runs on such
+    logs and so checks the merge, not the one-process fallback).
+    """
+    _fill(sql_store, 120, seed=4)
+    service = rf.ReleaseFlow(sql_store).audit
+    split = service._parallel_plan(2)
+    assert split is not None
+    assert [service._verify_part(r, {}).foreign for r in split] == [False, False]
