@@ -8,11 +8,13 @@ caches serve, so its next fire guesses the directory version.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 import releaseflow as rf
 from releaseflow.ports import DirectoryMoved
@@ -105,3 +107,25 @@ def moved_fixture(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(SqlDirectory, "confirm", spy)
     return found
+
+
+def waiting_for_lock(url: str, like: str, timeout: float = 10.0) -> bool:
+    """Whether some backend waits for a lock on a statement matching ``like``."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                found = conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE wait_event_type = 'Lock' AND query LIKE :q"
+                    ),
+                    {"q": like},
+                ).scalar()
+            if found:
+                return True
+            time.sleep(0.05)
+        return False
+    finally:
+        engine.dispose()

@@ -15,7 +15,6 @@ travelled with that read, now goes on its own: the same round trips).
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from tests.sql.guessing import (
     pg_flows_fixture,  # noqa: F401  (the pg_flows fixture)
     toggle,
     two_flows_fixture,  # noqa: F401  (the two_flows fixture)
+    waiting_for_lock,
     warm,
 )
 from tests.sql_support import open_sql_store
@@ -232,28 +232,6 @@ def test_a_grant_committed_after_the_guess_allows_after_the_retry(
 # -- a directory writer holding its lock while the transition runs ------------------
 
 
-def _waits_for_a_lock(url: str, table: str, timeout: float = 10.0) -> bool:
-    """Whether a backend waits for a lock on a statement naming ``table``."""
-    engine = sa.create_engine(url, poolclass=sa.NullPool)
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                found = conn.execute(
-                    sa.text(
-                        "SELECT count(*) FROM pg_stat_activity"
-                        " WHERE wait_event_type = 'Lock' AND query LIKE :q"
-                    ),
-                    {"q": f"%{table}%"},
-                ).scalar()
-            if found:
-                return True
-            time.sleep(0.05)
-        return False
-    finally:
-        engine.dispose()
-
-
 @pytest.mark.parametrize(
     ("change", "actor", "outcome"),
     [
@@ -321,7 +299,7 @@ def test_a_directory_writer_holding_its_lock_is_waited_for(
     f.start()
     url = other.engine.url.render_as_string(hide_password=False)
     try:
-        waited = _waits_for_a_lock(url, other.tables.prefix)
+        waited = waiting_for_lock(url, f"%{other.tables.prefix}%")
     finally:
         release.set()
         w.join(30)

@@ -14,7 +14,6 @@ it, or it is refused -- with nothing half-written and the usual errors.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -36,6 +35,7 @@ from tests.sql.guessing import (
     TOGGLE,
     moved_fixture,  # noqa: F401  (the moved fixture)
     toggle,
+    waiting_for_lock,
     warm,
 )
 from tests.sql_support import open_sql_store
@@ -102,28 +102,6 @@ class _Thread:
         assert self.done.is_set()
 
 
-def _waiting(url: str, like: str, timeout: float = 10.0) -> bool:
-    """Whether some backend waits for a lock on a statement matching ``like``."""
-    engine = sa.create_engine(url, poolclass=sa.NullPool)
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                found = conn.execute(
-                    sa.text(
-                        "SELECT count(*) FROM pg_stat_activity"
-                        " WHERE wait_event_type = 'Lock' AND query LIKE :q"
-                    ),
-                    {"q": like},
-                ).scalar()
-            if found:
-                return True
-            time.sleep(0.05)
-        return False
-    finally:
-        engine.dispose()
-
-
 class _RowHolder:
     """Another transaction holding a request row's lock (``SELECT … FOR UPDATE``)."""
 
@@ -187,10 +165,12 @@ def test_a_revoke_arriving_while_the_cas_waits_for_the_request_row_waits_too(
     holder = _RowHolder(store, request.id)
     fire = _Thread(lambda: toggle(here, request, "coord.bui"))
     try:
-        assert _waiting(url, f"%{prefix}requests%"), "the CAS did not wait for the row"
+        assert waiting_for_lock(url, f"%{prefix}requests%"), (
+            "the CAS did not wait for the row"
+        )
         revoke = _Thread(_revoke(there))
         # the revocation blocks on the directory row the CAS share-locked
-        assert _waiting(url, f"UPDATE {prefix}directory_state%")
+        assert waiting_for_lock(url, f"UPDATE {prefix}directory_state%")
         assert not revoke.done.wait(0.3), "the revocation ran past the waiting CAS"
     finally:
         holder.end(commit=False)
@@ -234,7 +214,7 @@ def test_a_request_change_committed_while_the_cas_waits_is_a_conflict(
     holder.bump_version()
     fire = _Thread(lambda: toggle(here, request, "coord.bui"))
     try:
-        assert _waiting(url, f"%{store.tables.prefix}requests%")
+        assert waiting_for_lock(url, f"%{store.tables.prefix}requests%")
     finally:
         holder.end(commit=True)
     fire.join()
@@ -281,7 +261,7 @@ def test_a_revoke_committed_while_the_cas_waits_for_the_directory_refuses(
     assert held.wait(LIMIT)
     fire = _Thread(lambda: toggle(here, request, "coord.bui"))
     try:
-        assert _waiting(url, f"%{store.tables.prefix}requests%")
+        assert waiting_for_lock(url, f"%{store.tables.prefix}requests%")
     finally:
         release.set()
     revoke.join()
@@ -387,7 +367,7 @@ def test_a_guessed_transition_before_its_commit_makes_a_revocation_wait(
         if what == "grant":
             assert reads == []  # decided on the guess, checked only by the CAS
         revoking = _Thread(revoke)
-        assert _waiting(url, f"UPDATE {store.tables.prefix}directory_state%")
+        assert waiting_for_lock(url, f"UPDATE {store.tables.prefix}directory_state%")
         assert not revoking.done.wait(0.3), "the revocation ran past the transition"
     finally:
         pause.go.set()
